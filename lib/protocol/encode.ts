@@ -1,0 +1,101 @@
+/**
+ * The encoder: a pure function from a message to the buffers of its frame. It refuses, before any
+ * byte exists, whatever the seed's decoder could not read back (reference §1 and defect 3).
+ * Free text that may hold `:` or `;` belongs in the content, not in a header value.
+ */
+import { ErrorCode, FrameEncodeError, describeValue } from '../errors.js';
+import { CONTENT_LENGTH_KEY, MAX_HEADER_BYTES, PREFIX_BYTES } from './constants.js';
+import type { Frame, HeaderInput } from './message.js';
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Encodes one message into the buffers of its frame: `[prefix + header text]`, then the content
+ * when there is any (never copied).
+ *
+ * @param header keys and values (strings, or safe integers written in decimal); `{}` is allowed.
+ * @param content optional bytes; omitted, `undefined` or empty means no content.
+ * @throws FrameEncodeError with `ERR_HEADER_KEY_INVALID`, `ERR_HEADER_VALUE_INVALID`,
+ *   `ERR_HEADER_TOO_LARGE` or `ERR_CONTENT_INVALID`.
+ * @example
+ * encodeFrame({ ID: 'Stan', Port: 63330 }) // [<17 00 "CL:0;ID:Stan;Port:63330">]
+ */
+export function encodeFrame(header: HeaderInput, content?: Uint8Array): Frame {
+  const body = toContent(content);
+  const text = headerText(header, body.length);
+  const textBytes = Buffer.byteLength(text, 'utf8');
+  if (textBytes > MAX_HEADER_BYTES) {
+    throw new FrameEncodeError(
+      ErrorCode.HeaderTooLarge,
+      `header text is ${textBytes} bytes; the 2-byte prefix allows at most ${MAX_HEADER_BYTES}`,
+    );
+  }
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + textBytes);
+  head.writeUInt16LE(textBytes, 0);
+  head.write(text, PREFIX_BYTES, 'utf8');
+  return body.length === 0 ? [head] : [head, body];
+}
+
+/** The header text of a message, `CL:<n>;key:value;...`, after validating every pair. */
+export function headerText(header: HeaderInput, contentLength: number): string {
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+    throw new FrameEncodeError(ErrorCode.HeaderValueInvalid, `header must be a plain object, not ${describeValue(header)}`);
+  }
+  let text = CONTENT_LENGTH_KEY + ':' + contentLength;
+  for (const key in header) {
+    if (!Object.prototype.hasOwnProperty.call(header, key)) continue;
+    checkKey(key);
+    text += ';' + key + ':' + valueText(key, header[key]);
+  }
+  return text;
+}
+
+function checkKey(key: string): void {
+  if (key.length === 0) {
+    throw new FrameEncodeError(ErrorCode.HeaderKeyInvalid, 'header key is empty');
+  }
+  if (key === CONTENT_LENGTH_KEY) {
+    throw new FrameEncodeError(ErrorCode.HeaderKeyInvalid, 'header key "CL" is reserved: the library writes the content length');
+  }
+  if (hasSeparator(key)) {
+    throw new FrameEncodeError(
+      ErrorCode.HeaderKeyInvalid,
+      `header key ${describeValue(key)} holds ":" or ";", which the wire format cannot carry`,
+    );
+  }
+}
+
+function valueText(key: string, value: unknown): string {
+  if (typeof value === 'string') {
+    if (hasSeparator(value)) {
+      throw new FrameEncodeError(
+        ErrorCode.HeaderValueInvalid,
+        `header ${key}: value ${describeValue(value)} holds ":" or ";", which the wire format cannot carry; put free text in the content`,
+      );
+    }
+    return value;
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value)) {
+    return String(value);
+  }
+  throw new FrameEncodeError(
+    ErrorCode.HeaderValueInvalid,
+    `header ${key}: value ${describeValue(value)} is not a string or a safe integer`,
+  );
+}
+
+function hasSeparator(s: string): boolean {
+  return s.indexOf(':') !== -1 || s.indexOf(';') !== -1;
+}
+
+function toContent(content: unknown): Buffer {
+  if (content === undefined || content === null) return EMPTY;
+  if (Buffer.isBuffer(content)) return content;
+  if (content instanceof Uint8Array) {
+    return Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+  }
+  throw new FrameEncodeError(
+    ErrorCode.ContentInvalid,
+    `content must be bytes (Uint8Array or Buffer), not ${describeValue(content)}; encode text first, e.g. Buffer.from(text)`,
+  );
+}
