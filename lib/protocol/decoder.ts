@@ -52,6 +52,9 @@ export class FrameDecoder {
 
   /** Bytes received and not yet part of a delivered message. */
   get bufferedBytes(): number {
+    // The prefix and header of the frame in progress are already parsed, but not yet delivered.
+    if (this.state === State.Header) return PREFIX_BYTES + this.available;
+    if (this.state === State.Content) return PREFIX_BYTES + this.headerBytes + this.available;
     return this.available;
   }
 
@@ -131,6 +134,7 @@ export class FrameDecoder {
 
   /** Takes n bytes (n <= available): a view when they lie in one chunk, one copy otherwise. */
   private take(n: number): Buffer {
+    if (n === 0) return EMPTY; // a zero-length header may follow a prefix that ended its chunk
     const head = this.chunks[this.first]!;
     if (head.length - this.offset >= n) {
       const view = head.subarray(this.offset, this.offset + n);

@@ -1,0 +1,35 @@
+/** Why a connection closed: exactly one of these is emitted by each `Messenger.closed$`. */
+
+export const CloseReasonKind = {
+  /** Closed by this side: `close()`, or the hub's `stop()`. */
+  Local: 'local',
+  /** The peer closed its side cleanly (FIN). */
+  PeerClosed: 'peer-closed',
+  /** The socket failed: reset by the peer, broken pipe, or another socket error (see `error`). */
+  Reset: 'reset',
+  /** The peer broke the wire format; `error` is the `ProtocolError`. */
+  ProtocolError: 'protocol-error',
+  /** A send with failure-close failed; `error` says why. */
+  SendFailed: 'send-failed',
+  /** A send with failure-close met a full outbound queue: the peer does not read fast enough. */
+  SlowConsumer: 'slow-consumer',
+} as const;
+
+export type CloseReasonKind = (typeof CloseReasonKind)[keyof typeof CloseReasonKind];
+
+/** The one close event of a connection. */
+export interface CloseReason {
+  readonly reason: CloseReasonKind;
+  /** The error behind a close that was not clean. */
+  readonly error?: Error;
+}
+
+/** Where a connection's other end is. In-memory connections use the host `memory`. */
+export interface Address {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function formatAddress(addr: Address): string {
+  return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+}

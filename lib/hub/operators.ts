@@ -1,0 +1,109 @@
+/**
+ * The hub's sending is made of these operators: `broadcast`, `multicast` and `send` are each one
+ * chain of them, and users compose their own from the same pieces (see `relayToOthers`).
+ * They are pure over their inputs, so a `TestScheduler` can drive them with fake targets.
+ */
+import { EMPTY, Observable, filter, map, merge, mergeMap, tap, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
+import { FrameEncodeError, QueueFullError, RxTcpHubError, SendFailedError } from '../errors.js';
+import { CloseReasonKind } from '../connection/close-reason.js';
+import type { Target } from '../connection/messenger.js';
+import { encodeFrame } from '../protocol/encode.js';
+import type { Frame, HeaderInput, Message } from '../protocol/message.js';
+
+/** One message to send to a set of targets. */
+export interface Outgoing<T extends Target = Target> {
+  readonly targets: readonly T[];
+  readonly header: HeaderInput;
+  readonly content?: Uint8Array | undefined;
+  /** The frame already encoded from `header` and `content`, when the caller has it. */
+  readonly frame?: Frame | undefined;
+}
+
+/** What became of one message for one target. */
+export type SendOutcome<T extends Target = Target> =
+  | { readonly target: T; readonly ok: true }
+  | { readonly target: T; readonly ok: false; readonly error: RxTcpHubError };
+
+/** A received message with the connection it came from (the elements of `incoming$`). */
+export interface Received<T extends Target = Target> extends Message {
+  readonly from: T;
+}
+
+/**
+ * Writes one encoded frame to one target: one outcome, then completes. The outcome arrives when
+ * the frame is handed to the kernel, or at once when the target refuses it (closed, queue full).
+ */
+export function writeFrame<T extends Target>(target: T, frame: Frame): Observable<SendOutcome<T>> {
+  return new Observable<SendOutcome<T>>((subscriber) => {
+    const settle = (error?: RxTcpHubError) => {
+      subscriber.next(error ? { target, ok: false, error } : { target, ok: true });
+      subscriber.complete();
+    };
+    try {
+      target.write(frame, settle);
+    } catch (error) {
+      settle(asHubError(error));
+    }
+  });
+}
+
+/**
+ * Encodes each outgoing message once and writes it to every one of its targets, emitting one
+ * outcome per target as each settles. A message that cannot be encoded gives a failed outcome
+ * (`FrameEncodeError`) for each target, and the chain goes on.
+ *
+ * @example
+ * of({ targets: hub.messengers, header: { info: 'hi' } }).pipe(sendEach(), closeOnFailure())
+ */
+export function sendEach<T extends Target>(): OperatorFunction<Outgoing<T>, SendOutcome<T>> {
+  return mergeMap((outgoing) => {
+    if (outgoing.targets.length === 0) return EMPTY;
+    let frame: Frame;
+    try {
+      frame = outgoing.frame ?? encodeFrame(outgoing.header, outgoing.content);
+    } catch (error) {
+      const failure = asHubError(error);
+      return outgoing.targets.map((target): SendOutcome<T> => ({ target, ok: false, error: failure }));
+    }
+    if (outgoing.targets.length === 1) return writeFrame(outgoing.targets[0]!, frame);
+    return merge(...outgoing.targets.map((target) => writeFrame(target, frame)));
+  });
+}
+
+/**
+ * Closes every target whose send failed, as the seed's broadcast did: `slow-consumer` when its
+ * queue was full, `send-failed` otherwise. Encoding failures are the sender's, and close nothing.
+ */
+export function closeOnFailure<T extends Target>(): MonoTypeOperatorFunction<SendOutcome<T>> {
+  return tap((outcome) => {
+    if (outcome.ok || outcome.error instanceof FrameEncodeError) return;
+    const reason = outcome.error instanceof QueueFullError ? CloseReasonKind.SlowConsumer : CloseReasonKind.SendFailed;
+    outcome.target.close(reason, outcome.error);
+  });
+}
+
+/** Keeps only the failed outcomes. */
+export function failures<T extends Target>(): OperatorFunction<SendOutcome<T>, SendOutcome<T> & { ok: false }> {
+  return filter((outcome): outcome is SendOutcome<T> & { ok: false } => !outcome.ok);
+}
+
+/**
+ * Turns each received message into an outgoing one to every live target but its sender: the chat
+ * relay. `targets` is read for each message, so connections that come later are included.
+ *
+ * @example
+ * hub.incoming$.pipe(relayToOthers(() => hub.messengers), sendEach(), closeOnFailure()).subscribe();
+ */
+export function relayToOthers<T extends Target>(
+  targets: () => readonly T[],
+  rewrite: (received: Received<T>) => Pick<Outgoing, 'header' | 'content'> = (r) => r,
+): OperatorFunction<Received<T>, Outgoing<T>> {
+  return map((received) => {
+    const { header, content } = rewrite(received);
+    return { targets: targets().filter((t) => t !== received.from), header, content };
+  });
+}
+
+function asHubError(error: unknown): RxTcpHubError {
+  return error instanceof RxTcpHubError ? error : new SendFailedError('?', error);
+}

@@ -1,0 +1,3 @@
+/** `rx-tcp-hub/testing`: in-memory connections for testing code built on rx-tcp-hub without sockets. */
+export { socketPair, MemorySocket, type SocketPairOptions } from './socket-pair.js';
+export { MemoryHub, messengerPair } from './memory-hub.js';
