@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { catchError, map, throwError, type Observable, type OperatorFunction } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { decodeFrames, encodeFrame, type DecoderOptions, type HeaderInput, type Message } from '../lib/protocol/index.js';
@@ -23,7 +23,7 @@ const frameBytes = (header: HeaderInput, content?: Uint8Array): Buffer => Buffer
 
 const protocolError = (code: ErrorCode, message: string) => ({ name: 'ProtocolError', code, message });
 
-const scheduler = (t: import('ava').ExecutionContext) => new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
+const scheduler = (t: ExecutionContext) => new TestScheduler((actual, expected) => t.deepEqual(actual, expected));
 
 const report = frameBytes({ ID: 'Stan', Port: 63330 });
 const check = frameBytes({ TP: 'Check' });

@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { encodeFrame, type HeaderInput } from '../lib/protocol/index.js';
 import { ErrorCode, FrameEncodeError } from '../lib/errors.js';
 
@@ -9,7 +9,7 @@ const wire = (header: HeaderInput, content?: Uint8Array): Buffer => Buffer.conca
 const expected = (prefixHex: string, text: string, content: Buffer = Buffer.alloc(0)): Buffer =>
   Buffer.concat([Buffer.from(prefixHex, 'hex'), Buffer.from(text, 'utf8'), content]);
 
-const refuses = (t: import('ava').ExecutionContext, code: ErrorCode, run: () => unknown) => {
+const refuses = (t: ExecutionContext, code: ErrorCode, run: () => unknown) => {
   const error = t.throws(run, { instanceOf: FrameEncodeError });
   t.is(error?.code, code);
   t.is(error?.name, 'FrameEncodeError');
