@@ -189,7 +189,7 @@ export class Messenger implements Target {
     const last = frame.length - 1;
     for (let i = 0; i < last; i++) this.socket.write(frame[i]);
     if (done) {
-      this.socket.write(frame[last], (error) => done(error ? new SendFailedError(this.id, error) : undefined));
+      this.socket.write(frame[last], (error) => done(this.writeFailure(error)));
     } else {
       this.socket.write(frame[last]);
     }
@@ -201,34 +201,49 @@ export class Messenger implements Target {
    */
   close(reason: CloseReasonKind = CloseReasonKind.Local, error?: Error): void {
     if (this.reason !== undefined) return;
+    // The reason is settled before the socket is touched: anything a destroy calls back into
+    // (a failed write's callback, say) then finds the connection already closed for this reason.
+    this.finish(error ? { reason, error } : { reason });
     if (reason === CloseReasonKind.Local) {
       this.socket.resume(); // keep reading to the peer's FIN, so the socket can close
       this.socket.end();
-      this.linger = this.scheduler.schedule(() => this.socket.destroy(), this.lingerMs);
+      if (!this.socket.destroyed) this.linger = this.scheduler.schedule(() => this.socket.destroy(), this.lingerMs);
     } else {
       this.socket.destroy();
     }
-    this.finish(error ? { reason, error } : { reason });
   }
 
   toString(): string {
     return `${this.id} (${formatAddress(this.addr)})`;
   }
 
+  /** The typed error of a write's callback, or undefined when the frame really reached the kernel. */
+  private writeFailure(error: Error | null | undefined): SendFailedError | undefined {
+    const socket = this.socket;
+    if (!error) {
+      // Node calls back a write still in flight when the socket is destroyed with no error, as if
+      // it were written: cancelled by a reset, it never reached the kernel whole.
+      if (!socket.destroyed || socket.writableFinished) return undefined;
+      return new SendFailedError(this.id, this.socketError ?? new Error('socket destroyed before the frame was written'));
+    }
+    // Frames still queued at a destroy fail with ERR_STREAM_DESTROYED; the socket's error says why.
+    const destroyed = (error as NodeJS.ErrnoException).code === 'ERR_STREAM_DESTROYED';
+    return new SendFailedError(this.id, destroyed ? (this.socketError ?? error) : error);
+  }
+
   private addSubscriber(subscriber: Subscriber<Message>): () => void {
     // Messages that waited for a subscriber go to the first one, in order.
     while (this.inbox.length > 0 && !subscriber.closed) {
       const message = this.inbox.shift()!;
-      this.inboxBytes -= message.content.length;
+      this.inboxBytes -= inboxCost(message);
       subscriber.next(message);
     }
-    this.inboxBytes = this.inbox.length === 0 ? 0 : this.inboxBytes;
     if (this.reason !== undefined) {
       subscriber.complete();
       return noop;
     }
     this.subscribers.add(subscriber);
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.socket.isPaused() && this.inboxBytes <= this.maxInboxBytes) this.socket.resume();
     return () => {
       this.subscribers.delete(subscriber);
     };
@@ -252,7 +267,7 @@ export class Messenger implements Target {
     this.body = message.content;
     if (this.subscribers.size === 0) {
       this.inbox.push(message);
-      this.inboxBytes += message.content.length + 64;
+      this.inboxBytes += inboxCost(message);
       if (this.inboxBytes > this.maxInboxBytes) this.socket.pause();
       return;
     }
@@ -288,6 +303,11 @@ export class Messenger implements Target {
 }
 
 function noop(): void {}
+
+/** What a waiting message counts against `maxInboxBytes`: its content plus a share for its header. */
+function inboxCost(message: Message): number {
+  return message.content.length + 64;
+}
 
 function byteOption(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -28,7 +28,8 @@ export class Client extends Hub {
   /** Every dial's outcome, successes and failures. */
   readonly dials$: Observable<DialEvent>;
   private readonly dialEvents = new Subject<DialEvent>();
-  private readonly pending = new Set<Socket>();
+  /** Pending dials, each with the function that abandons it. */
+  private readonly pending = new Map<Socket, (cause: Error) => void>();
 
   constructor(options: ClientOptions = {}) {
     super(options);
@@ -56,7 +57,6 @@ export class Client extends Hub {
         return;
       }
       const socket = netConnect({ host, port, noDelay: true, keepAlive: true });
-      this.pending.add(socket);
       const timeoutMs = (this.options as ClientOptions).connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const timer = this.scheduler.schedule(() => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
       let settled = false;
@@ -83,6 +83,11 @@ export class Client extends Hub {
         subscriber.complete();
       };
       const onClose = () => fail(new Error('socket closed before connecting'));
+      // Fails the dial at once, so that it is reported before stop() completes dials$.
+      this.pending.set(socket, (cause) => {
+        fail(cause);
+        socket.destroy();
+      });
       const cleanup = () => {
         timer.unsubscribe();
         this.pending.delete(socket);
@@ -104,9 +109,9 @@ export class Client extends Hub {
   }
 
   /** Abandons pending dials, closes every connection, completes every stream. */
-  override async stop(): Promise<void> {
-    for (const socket of this.pending) socket.destroy(new HubStoppedError());
-    await super.stop();
+  protected override async shutdown(): Promise<void> {
+    for (const abandon of [...this.pending.values()]) abandon(new HubStoppedError());
+    await super.shutdown();
     this.dialEvents.complete();
   }
 }

@@ -8,11 +8,8 @@ import {
   Subject,
   asyncScheduler,
   concat,
-  defer,
-  from,
   lastValueFrom,
   map,
-  merge,
   mergeMap,
   of,
   toArray,
@@ -58,8 +55,11 @@ export class Hub {
   private readonly added = new Subject<Messenger>();
   private readonly events = new Subject<ConnectionEvent>();
   private readonly stopping = new Subject<void>();
+  /** Every adopted Messenger whose socket has not closed yet, live or lingering. */
+  private readonly unreleased = new Set<Messenger>();
   private nextId = 1;
   private stopped = false;
+  private stopDone: Promise<void> | undefined;
 
   constructor(options: HubOptions = {}) {
     this.options = options;
@@ -79,13 +79,11 @@ export class Hub {
         else this.live.delete(event.messenger.id);
         this.events.next({ ...event, alive: this.live.size });
       });
-    this.connections$ = defer(() =>
-      merge(
-        from([...this.live.values()].map((messenger): ConnectionEvent => ({ type: 'open', messenger, alive: this.live.size }))),
-        this.events,
-      ),
+    this.connections$ = replayThen(
+      () => [...this.live.values()].map((messenger): ConnectionEvent => ({ type: 'open', messenger, alive: this.live.size })),
+      this.events,
     );
-    this.incoming$ = defer(() => merge(from([...this.live.values()]), this.added)).pipe(
+    this.incoming$ = replayThen(() => [...this.live.values()], this.added).pipe(
       mergeMap((messenger) =>
         messenger.messages$.pipe(map((message): Incoming => ({ header: message.header, content: message.content, from: messenger }))),
       ),
@@ -134,18 +132,20 @@ export class Hub {
 
   /**
    * Sends to the given connections (the seed's `multicast`); each failure closes its connection.
-   * A target that is not live gets a failed outcome with `UnknownConnectionError`.
+   * A Messenger that is no longer live gets a failed outcome with `UnknownConnectionError`; an id
+   * or index that names no live connection rejects with it, before anything is sent.
    */
   async multicast(refs: Iterable<ConnectionRef>, header: HeaderInput, content?: Uint8Array): Promise<SendOutcome<Messenger>[]> {
-    const targets: Messenger[] = [];
-    const unknown: SendOutcome<Messenger>[] = [];
+    const named: Messenger[] = [];
+    const live: Messenger[] = [];
     for (const ref of refs) {
       const target = this.get(ref);
-      if (target) targets.push(target);
-      else if (ref instanceof Messenger) unknown.push({ target: ref, ok: false, error: new UnknownConnectionError(ref.id) });
-      else throw new UnknownConnectionError(String(ref));
+      if (target) live.push(target);
+      else if (!(ref instanceof Messenger)) throw new UnknownConnectionError(String(ref));
+      named.push(target ?? (ref as Messenger));
     }
-    return [...unknown, ...(await this.deliver(targets, header, content, true))];
+    const sent = new Map((await this.deliver(live, header, content, true)).map((o) => [o.target, o]));
+    return named.map((target) => sent.get(target) ?? { target, ok: false, error: new UnknownConnectionError(target.id) });
   }
 
   /** Closes one connection (the seed's `_close_client`). Returns false when it is not live. */
@@ -157,17 +157,23 @@ export class Hub {
 
   /**
    * Closes every connection and completes every stream. Resolves when every socket is closed.
-   * Subclasses close their listener or pending dials first.
+   * Subclasses close their listener or pending dials first. A second call gets the first call's
+   * promise, so it too resolves only when every socket is closed.
    */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  stop(): Promise<void> {
+    this.stopDone ??= this.shutdown();
+    return this.stopDone;
+  }
+
+  /** The work of `stop()`, run once. Subclasses extend it (close a listener, abandon dials). */
+  protected async shutdown(): Promise<void> {
     this.stopped = true;
     this.stopping.next();
     this.stopping.complete();
-    const all = this.messengers;
-    for (const messenger of all) messenger.close(CloseReasonKind.Local);
+    for (const messenger of this.messengers) messenger.close(CloseReasonKind.Local);
     this.added.complete();
-    await Promise.all(all.map((m) => m.whenSocketClosed()));
+    // Also waits for connections closed before stop() that are still flushing (lingering).
+    await Promise.all([...this.unreleased].map((m) => m.whenSocketClosed()));
     this.events.complete();
   }
 
@@ -183,6 +189,8 @@ export class Hub {
       throw new HubStoppedError();
     }
     const messenger = new Messenger(socket, `${this.options.idPrefix ?? 'c'}${this.nextId++}`, this.options, addr);
+    this.unreleased.add(messenger);
+    void messenger.whenSocketClosed().then(() => this.unreleased.delete(messenger));
     this.added.next(messenger);
     return messenger;
   }
@@ -191,6 +199,32 @@ export class Hub {
     // Encoded here so a bad message rejects before anything is sent, and once for every target.
     const frame = encodeFrame(header, content);
     const chain = of({ targets, header, content, frame }).pipe(sendEach<Messenger>());
-    return lastValueFrom((closeOnFail ? chain.pipe(closeOnFailure()) : chain).pipe(toArray()));
+    const outcomes = await lastValueFrom((closeOnFail ? chain.pipe(closeOnFailure()) : chain).pipe(toArray()));
+    // Reported in the order of the targets, not of settling.
+    const order = new Map(targets.map((target, i) => [target, i]));
+    return outcomes.sort((a, b) => order.get(a.target)! - order.get(b.target)!);
   }
+}
+
+/**
+ * The values of `snapshot()`, then those of `later$`. It listens to `later$` before replaying, so
+ * an event caused by a replayed value (a subscriber that closes a connection on its `open`) is held
+ * and delivered after the replay instead of lost.
+ */
+function replayThen<T>(snapshot: () => readonly T[], later$: Observable<T>): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    let held: T[] | undefined = [];
+    let completed = false;
+    const subscription = later$.subscribe({
+      next: (value) => (held ? held.push(value) : subscriber.next(value)),
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => (held ? (completed = true) : subscriber.complete()),
+    });
+    for (const value of snapshot()) subscriber.next(value);
+    // Values that arrive while the held ones are delivered join the end of the queue.
+    for (let i = 0; i < held.length; i++) subscriber.next(held[i]!);
+    held = undefined;
+    if (completed) subscriber.complete();
+    return subscription;
+  });
 }

@@ -42,7 +42,7 @@ export function writeFrame<T extends Target>(target: T, frame: Frame): Observabl
     try {
       target.write(frame, settle);
     } catch (error) {
-      settle(asHubError(error));
+      settle(asHubError(error, target.id));
     }
   });
 }
@@ -62,8 +62,9 @@ export function sendEach<T extends Target>(): OperatorFunction<Outgoing<T>, Send
     try {
       frame = outgoing.frame ?? encodeFrame(outgoing.header, outgoing.content);
     } catch (error) {
-      const failure = asHubError(error);
-      return outgoing.targets.map((target): SendOutcome<T> => ({ target, ok: false, error: failure }));
+      // Anything but a FrameEncodeError is a bug, not a bad message: let it error the chain.
+      if (!(error instanceof FrameEncodeError)) throw error;
+      return outgoing.targets.map((target): SendOutcome<T> => ({ target, ok: false, error }));
     }
     if (outgoing.targets.length === 1) return writeFrame(outgoing.targets[0]!, frame);
     return merge(...outgoing.targets.map((target) => writeFrame(target, frame)));
@@ -104,6 +105,6 @@ export function relayToOthers<T extends Target>(
   });
 }
 
-function asHubError(error: unknown): RxTcpHubError {
-  return error instanceof RxTcpHubError ? error : new SendFailedError('?', error);
+function asHubError(error: unknown, id: string): RxTcpHubError {
+  return error instanceof RxTcpHubError ? error : new SendFailedError(id, error);
 }

@@ -1,5 +1,6 @@
 /** A hub that accepts connections on one host and port (the seed's `Server`). */
 import { createServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { HubStoppedError, InvalidOptionError } from '../errors.js';
 import type { Address } from '../connection/close-reason.js';
 import { Hub, type HubOptions } from './hub.js';
@@ -64,10 +65,14 @@ export class Server extends Hub {
   }
 
   /** Stops listening, closes every connection, completes every stream; resolves with no handle left. */
-  override async stop(): Promise<void> {
+  protected override async shutdown(): Promise<void> {
     const closed = new Promise<void>((resolve) => (this.server.listening ? this.server.close(() => resolve()) : resolve()));
-    await super.stop();
+    await super.shutdown();
     await closed;
+    // 'close' comes before libuv has run the listening handle's close callback; that runs in the
+    // close phase of the loop turn in which close() was called, so it is done two check phases later.
+    await nextTurn();
+    await nextTurn();
   }
 
   private accept(socket: Socket): void {

@@ -30,8 +30,8 @@ export class MemoryHub extends Hub {
   }
 
   /** Closes the hub's connections and every peer end it handed out. */
-  override async stop(): Promise<void> {
-    await super.stop();
+  protected override async shutdown(): Promise<void> {
+    await super.shutdown();
     for (const peer of this.peers) peer.close();
     await Promise.all(this.peers.map((peer) => peer.whenSocketClosed()));
   }

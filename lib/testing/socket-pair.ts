@@ -50,9 +50,12 @@ export class MemorySocket extends Duplex {
       if (error || !this.writableFinished) peer.destroy(errno('ECONNRESET', 'read ECONNRESET'));
       else peer.push(null);
     }
-    const waiting = peer.waiting;
+    // Writes held by backpressure, ours into the peer and the peer's into us, are let go later, as a
+    // TCP socket's pending writes complete after its destroy: a write callback that ran inside
+    // destroy() would re-enter whoever is destroying.
+    for (const waiting of [peer.waiting, this.waiting]) if (waiting) process.nextTick(waiting);
     peer.waiting = null;
-    waiting?.();
+    this.waiting = null;
     callback(error);
   }
 

@@ -1,0 +1,353 @@
+/**
+ * The consoles, driven as a user would: each test spawns `rx-tcp-hub server` and/or `client`
+ * (through tsx, from the sources), types commands into a piped stdin and reads stdout lines.
+ * Every wait is bounded, and every child is killed in a teardown if it is still running.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ReplaySubject, filter, firstValueFrom, from, map, take, throwError, throwIfEmpty, timeout } from 'rxjs';
+import { Client } from '../lib/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const WAIT_MS = 30_000;
+
+/** A JSON line of a `--json` console. */
+type Event = Record<string, unknown> & { event: string };
+
+interface Cli {
+  /** Types one line. */
+  type(line: string): void;
+  /** Ends stdin: the end of input. */
+  end(): void;
+  /** The next line, not matched before, satisfying `predicate`; fails after `ms`. */
+  line(predicate: (line: string) => boolean, ms?: number): Promise<string>;
+  /** The same over JSON lines: the next event matching every field of `fields`. */
+  event(fields: Record<string, unknown>, ms?: number): Promise<Event>;
+  /** The exit status once the process ended and its output was read; fails after `ms`. */
+  exit(ms?: number): Promise<number | null>;
+  readonly stdout: string[];
+  readonly stderr: string[];
+  readonly pid: number;
+}
+
+/** Spawns `rx-tcp-hub <args>` as a user would run it, with piped stdin. */
+function cli(t: ExecutionContext, args: string[]): Cli {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { cwd: root, stdio: 'pipe' });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const lines$ = new ReplaySubject<{ index: number; text: string }>();
+  const matched = new Set<number>();
+  createInterface({ input: child.stdout })
+    .on('line', (text) => lines$.next({ index: stdout.push(text) - 1, text }))
+    .on('close', () => lines$.complete());
+  createInterface({ input: child.stderr }).on('line', (text) => stderr.push(text));
+  child.stdin.on('error', () => {}); // a console that already quit may close its stdin first
+  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+
+  const line = (predicate: (text: string) => boolean, ms = WAIT_MS, what = 'a matching line') =>
+    firstValueFrom(
+      lines$.pipe(
+        filter(({ index, text }) => !matched.has(index) && predicate(text)),
+        take(1),
+        map(({ index, text }) => {
+          matched.add(index);
+          return text;
+        }),
+        throwIfEmpty(() => new Error(`output ended without ${what}; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`)),
+        timeout({ first: ms, with: () => throwError(() => new Error(`no ${what} in ${ms} ms; stdout:\n${stdout.join('\n')}`)) }),
+      ),
+    );
+
+  return {
+    type: (text) => void child.stdin.write(text + '\n'),
+    end: () => child.stdin.end(),
+    line,
+    event: async (fields, ms) => {
+      const text = await line((text) => matches(parse(text), fields), ms, `an event ${JSON.stringify(fields)}`);
+      return parse(text)!;
+    },
+    exit: (ms = WAIT_MS) =>
+      firstValueFrom(
+        from(closed).pipe(timeout({ first: ms, with: () => throwError(() => new Error(`no exit in ${ms} ms; stdout:\n${stdout.join('\n')}`)) })),
+      ),
+    stdout,
+    stderr,
+    pid: child.pid!,
+  };
+}
+
+function parse(text: string): Event | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && 'event' in value ? (value as Event) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function matches(event: Event | undefined, fields: Record<string, unknown>): boolean {
+  if (!event) return false;
+  return Object.entries(fields).every(([key, value]) => JSON.stringify(event[key]) === JSON.stringify(value));
+}
+
+/** A `--json` server console, and the port it printed on its first line. */
+async function serverConsole(t: ExecutionContext, extra: string[] = ['--json']): Promise<{ server: Cli; port: number }> {
+  const server = cli(t, ['server', '--port', '0', ...extra]);
+  const first = await server.line(() => true);
+  const port = extra.includes('--json') ? Number(parse(first)?.['port']) : Number(/:(\d+)$/.exec(first)?.[1]);
+  t.true(port > 0, `first line gives the port: ${first}`);
+  return { server, port };
+}
+
+/** A server console and a client console connected to it once (c1 on both sides). */
+async function consolePair(t: ExecutionContext, json = true) {
+  const flags = json ? ['--json'] : [];
+  const { server, port } = await serverConsole(t, flags);
+  const client = cli(t, ['client', '--connect', `127.0.0.1:${port}`, ...flags]);
+  if (json) {
+    await client.event({ event: 'open', id: 'c1', addr: `127.0.0.1:${port}`, alive: 1 });
+    await server.event({ event: 'open', id: 'c1', alive: 1 });
+  } else {
+    await client.line((l) => l === `open c1 127.0.0.1:${port} (1 alive)`);
+    await server.line((l) => /^open c1 127\.0\.0\.1:\d+ \(1 alive\)$/.test(l));
+  }
+  return { server, client, port };
+}
+
+/** A loopback port with nothing listening on it. */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+test('the server console prints the address it listens on as its first line', async (t) => {
+  const { server, port } = await serverConsole(t, []);
+  t.regex(server.stdout[0]!, /^listening on 127\.0\.0\.1:\d+$/);
+  t.true(port > 0);
+  const json = cli(t, ['server', '--json']);
+  const first = parse(await json.line(() => true));
+  t.like(first, { event: 'listening', host: '127.0.0.1' });
+  t.true(Number(first?.['port']) > 0, 'the default port 0 gives a free port');
+  server.type('quit');
+  json.type('quit');
+  t.is(await server.exit(), 0);
+  t.is(await json.exit(), 0);
+});
+
+test('list shows each connection with its index, id and address', async (t) => {
+  const { server, client, port } = await consolePair(t);
+  client.type('list');
+  const listed = await client.event({ event: 'list' });
+  t.deepEqual(listed['connections'], [{ index: 0, id: 'c1', addr: `127.0.0.1:${port}` }]);
+  server.type('list');
+  const seen = (await server.event({ event: 'list' }))['connections'] as { index: number; id: string; addr: string }[];
+  t.is(seen.length, 1);
+  t.like(seen[0], { index: 0, id: 'c1' });
+  t.regex(seen[0]!.addr, /^127\.0\.0\.1:\d+$/);
+});
+
+test('send delivers typed text as info, to a connection named by index or by id', async (t) => {
+  const { server, client, port } = await consolePair(t);
+  client.type('send 0 hello by index');
+  await client.event({ event: 'sent', to: 'c1', addr: `127.0.0.1:${port}` });
+  const byIndex = await server.event({ event: 'message', from: 'c1' });
+  t.like(byIndex, { header: { info: 'hello by index' }, text: 'hello by index', contentBytes: 0 });
+  t.regex(String(byIndex['addr']), /^127\.0\.0\.1:\d+$/);
+
+  server.type('send c1 hello by id');
+  await server.event({ event: 'sent', to: 'c1' });
+  await client.event({ event: 'message', from: 'c1', addr: `127.0.0.1:${port}`, header: { info: 'hello by id' }, contentBytes: 0 });
+});
+
+test('broadcast reaches every connection of the console', async (t) => {
+  const { server, client, port } = await consolePair(t);
+  client.type(`connect 127.0.0.1:${port}`);
+  await client.event({ event: 'open', id: 'c2', alive: 2 });
+  await server.event({ event: 'open', id: 'c2', alive: 2 });
+
+  server.type('broadcast hello everyone');
+  await server.event({ event: 'broadcast', to: ['c1', 'c2'], failed: [] });
+  await client.event({ event: 'message', from: 'c1', text: 'hello everyone' });
+  await client.event({ event: 'message', from: 'c2', text: 'hello everyone' });
+
+  client.type('broadcast and back');
+  await client.event({ event: 'broadcast', to: ['c1', 'c2'], failed: [] });
+  await server.event({ event: 'message', from: 'c1', text: 'and back' });
+  await server.event({ event: 'message', from: 'c2', text: 'and back' });
+});
+
+test("the seed's numeric menu connects, sends and broadcasts", async (t) => {
+  const { server, client, port } = await consolePair(t);
+  client.type(`0 127.0.0.1:${port}`);
+  await client.event({ event: 'open', id: 'c2', alive: 2 });
+  await server.event({ event: 'open', id: 'c2', alive: 2 });
+
+  client.type('1 c2 sent from the menu');
+  await server.event({ event: 'message', from: 'c2', header: { info: 'sent from the menu' } });
+  server.type('1 0 answered from the menu');
+  await client.event({ event: 'message', from: 'c1', header: { info: 'answered from the menu' } });
+
+  server.type('2 menu broadcast');
+  await client.event({ event: 'message', from: 'c1', text: 'menu broadcast' });
+  await client.event({ event: 'message', from: 'c2', text: 'menu broadcast' });
+
+  server.type('0 127.0.0.1:1');
+  t.regex(String((await server.event({ event: 'error' }))['message']), /client console/);
+});
+
+test('text holding ":" and ";" arrives intact, carried as content', async (t) => {
+  const { server, client } = await consolePair(t);
+  const text = 'meet at 12:30; bring a key:value pair  ';
+  client.type(`send c1 ${text}`);
+  const message = await server.event({ event: 'message', from: 'c1' });
+  t.is(message['text'], text);
+  t.deepEqual(message['header'], { info: '' });
+  t.is(message['contentBytes'], Buffer.byteLength(text));
+
+  server.type('broadcast é:ü;ß');
+  t.like(await client.event({ event: 'message', from: 'c1' }), { text: 'é:ü;ß', contentBytes: Buffer.byteLength('é:ü;ß') });
+});
+
+test('a bad command line prints one error line and the console goes on', async (t) => {
+  const { server, client } = await consolePair(t);
+  const bad = ['frobnicate', 'send 99 hi', 'send c9 hi', 'send', 'send 0', '1', '2', 'close 42', 'close', 'connect nothing', 'connect 127.0.0.1:99999', '0', 'list extra'];
+  for (const line of bad) client.type(line);
+  client.type('list');
+  const errors: string[] = [];
+  for (const line of bad) {
+    const error = await client.event({ event: 'error' });
+    t.is(typeof error['message'], 'string', line);
+    errors.push(String(error['message']));
+  }
+  t.regex(errors[0]!, /unknown command "frobnicate"/);
+  t.regex(errors[1]!, /no connection "99"/);
+  t.regex(errors[3]!, /usage: send <conn> <text>/);
+  t.regex(errors[9]!, /expected host:port/);
+  t.is((await client.event({ event: 'list' }))['connections'] instanceof Array, true);
+
+  // The connection still works after all that.
+  client.type('send 0 still here');
+  await server.event({ event: 'message', from: 'c1', text: 'still here' });
+  t.is(client.stderr.length, 0);
+});
+
+test('a refused dial prints a line about it and the console goes on', async (t) => {
+  const { server, client } = await consolePair(t);
+  const port = await closedPort();
+  client.type(`connect 127.0.0.1:${port}`);
+  const failed = await client.event({ event: 'dial-failed', host: '127.0.0.1', port });
+  t.regex(String(failed['error']), /ECONNREFUSED/);
+  client.type('send 0 after the failed dial');
+  await server.event({ event: 'message', from: 'c1', text: 'after the failed dial' });
+});
+
+test('close ends one connection and both sides report it with the number still alive', async (t) => {
+  const { server, client, port } = await consolePair(t);
+  client.type(`connect 127.0.0.1:${port}`);
+  await server.event({ event: 'open', id: 'c2', alive: 2 });
+  server.type('close c1');
+  await server.event({ event: 'close', id: 'c1', reason: 'local', alive: 1 });
+  await client.event({ event: 'close', id: 'c1', reason: 'peer-closed', alive: 1 });
+  client.type('close 0'); // c2 is index 0 now
+  await client.event({ event: 'close', id: 'c2', reason: 'local', alive: 0 });
+  await server.event({ event: 'close', id: 'c2', reason: 'peer-closed', alive: 0 });
+  server.type('list');
+  t.deepEqual((await server.event({ event: 'list' }))['connections'], []);
+});
+
+test('quit stops the console with exit status 0, and its peer sees the connection close', async (t) => {
+  const { server, client } = await consolePair(t);
+  client.type('quit');
+  await client.event({ event: 'close', id: 'c1', reason: 'local', alive: 0 });
+  await client.event({ event: 'stopped' });
+  t.is(await client.exit(), 0);
+  await server.event({ event: 'close', id: 'c1', reason: 'peer-closed', alive: 0 });
+  server.type('quit');
+  t.is(await server.exit(), 0);
+});
+
+test('the end of input stops the console with exit status 0', async (t) => {
+  const { server, client } = await consolePair(t);
+  client.type('send 0 last words');
+  client.end();
+  await server.event({ event: 'message', from: 'c1', text: 'last words' });
+  t.is(await client.exit(), 0);
+  server.end();
+  t.is(await server.exit(), 0);
+  t.deepEqual(parse(server.stdout.at(-1)!), { event: 'stopped' });
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} stops the console with exit status 0`, async (t) => {
+    const { server, client } = await consolePair(t);
+    process.kill(client.pid, signal);
+    t.is(await client.exit(), 0);
+    await server.event({ event: 'close', id: 'c1', reason: 'peer-closed' });
+    process.kill(server.pid, signal);
+    t.is(await server.exit(), 0);
+  });
+}
+
+test('human output: one line per event, with the sender, its address and the text', async (t) => {
+  const { server, client, port } = await consolePair(t, false);
+  client.type('send 0 hello there');
+  await server.line((l) => /^message c1 127\.0\.0\.1:\d+: hello there$/.test(l));
+  server.type('send 0 line: one; and two');
+  await client.line((l) => l === `message c1 127.0.0.1:${port}: line: one; and two [18 bytes of content]`);
+  client.type('send 7 nobody');
+  t.is(await client.line((l) => l.startsWith('error:')), 'error: no connection "7"; type list to see them');
+  server.type('close 0');
+  await server.line((l) => /^close c1 127\.0\.0\.1:\d+: local, 0 alive$/.test(l));
+  await client.line((l) => l === `close c1 127.0.0.1:${port}: peer-closed, 0 alive`);
+  client.type('quit');
+  t.is(await client.exit(), 0);
+  t.is(client.stdout.at(-1), 'stopped');
+});
+
+test('a message without info text shows its header, and the size of content that is not text', async (t) => {
+  const { server, port } = await serverConsole(t);
+  const peer = new Client();
+  t.teardown(() => peer.stop());
+  const messenger = await firstValueFrom(peer.connect('127.0.0.1', port));
+  await messenger.send({ ID: 'Stan', Port: 63330 });
+  await messenger.send({ info: '' }, Buffer.from([0xff, 0xfe, 0x00]));
+  await messenger.send({ info: 'multi' }, Buffer.from('line\ntext'));
+  const report = await server.event({ event: 'message', header: { ID: 'Stan', Port: '63330' } });
+  t.false('text' in report);
+  t.like(await server.event({ event: 'message', contentBytes: 3 }), { text: '', header: { info: '' } });
+  t.like(await server.event({ event: 'message', contentBytes: 9 }), { text: 'multi' });
+  await peer.stop();
+  server.end();
+  t.is(await server.exit(), 0);
+});
+
+test('--help prints the usage and exits 0, for the command and each console', async (t) => {
+  const runs = [['--help'], ['server', '--help'], ['client', '-h']].map((args) => ({ args, run: cli(t, args) }));
+  for (const { args, run } of runs) {
+    t.is(await run.exit(), 0, args.join(' '));
+    t.regex(run.stdout.join('\n'), /usage/, args.join(' '));
+    t.deepEqual(run.stderr, []);
+  }
+  t.regex(runs[1]!.run.stdout.join('\n'), /broadcast <text>/);
+  t.regex(runs[2]!.run.stdout.join('\n'), /connect <host:port>/);
+});
+
+test('an unknown subcommand or a bad flag prints one line to stderr and exits 2', async (t) => {
+  const cases = [['serve'], [], ['server', '--bogus'], ['server', '--port', 'x'], ['server', '--port', '70000'], ['client', '--connect', 'nothing'], ['client', 'extra']];
+  const runs = cases.map((args) => ({ args, run: cli(t, args) }));
+  for (const { args, run } of runs) {
+    t.is(await run.exit(), 2, args.join(' '));
+    t.is(run.stderr.length, 1, args.join(' '));
+    t.regex(run.stderr[0]!, /^rx-tcp-hub: /);
+    t.deepEqual(run.stdout, []);
+  }
+});

@@ -1,0 +1,339 @@
+/**
+ * The Messenger over real loopback sockets: a Server on 127.0.0.1 port 0, and a Client or a raw
+ * `net` socket as its peer.
+ */
+import { randomBytes } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import test from 'ava';
+import { take, toArray, type Observable } from 'rxjs';
+import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
+import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFailedError } from '../lib/errors.js';
+import { FrameDecoder } from '../lib/protocol/decoder.js';
+import { encodeFrame } from '../lib/protocol/encode.js';
+import { frameLength, type Message } from '../lib/protocol/message.js';
+import {
+  link,
+  next,
+  rawConnect,
+  rawFrame,
+  serverSideOf,
+  socketClosed,
+  startClient,
+  startServer,
+  waitFor,
+  within,
+  writeRaw,
+} from './helpers/loopback.js';
+
+/** Every notification of a stream, as plain values, once it has completed. */
+function record<T>(source: Observable<T>): Promise<Array<{ kind: string; value?: T }>> {
+  return new Promise((resolve) => {
+    const seen: Array<{ kind: string; value?: T }> = [];
+    source.subscribe({
+      next: (value) => seen.push({ kind: 'N', value }),
+      error: (error: unknown) => resolve([...seen, { kind: 'E', value: error as T }]),
+      complete: () => resolve([...seen, { kind: 'C' }]),
+    });
+  });
+}
+
+test('send resolves once the frame is handed to the kernel, and the peer receives it', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  const received = next(peer.messages$);
+
+  const frame = encodeFrame({ info: 'hello' }, Buffer.from('abc'));
+  const sent = client.send({ info: 'hello' }, Buffer.from('abc'));
+  // Until the kernel takes it, the frame is counted in the outbound queue.
+  t.is(client.queuedBytes, frameLength(frame));
+  await within(sent, 'the send to settle');
+  t.is(client.queuedBytes, 0);
+
+  const message = await received;
+  t.deepEqual({ ...message.header }, { info: 'hello' });
+  t.is(message.content.toString(), 'abc');
+});
+
+test('concurrent sends of many sizes arrive intact and in order, never interleaved', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  const sizes = [0, 1, 2, 17, 1000, 4096, 65_535, 65_536, 65_537, 300_000, 1_000_000];
+  const payloads = Array.from({ length: 200 }, (_, i) => randomBytes(sizes[i % sizes.length]!));
+  const received = within(next(peer.messages$.pipe(take(payloads.length), toArray()), 30_000), 'every message');
+
+  await within(Promise.all(payloads.map((content, seq) => client.send({ seq }, content))), 'every send to settle', 30_000);
+  const messages = await received;
+
+  t.deepEqual(
+    messages.map((m) => m.header['seq']),
+    payloads.map((_, seq) => String(seq)),
+  );
+  for (const [seq, message] of messages.entries()) {
+    t.true(message.content.equals(payloads[seq]!), `content of message ${seq} is intact`);
+  }
+});
+
+test('messages that arrive before anyone subscribes wait in the inbox for the first subscriber', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+
+  for (const seq of [1, 2, 3]) await client.send({ seq }, Buffer.from(`body ${seq}`));
+  // The latest message is recorded as it arrives, whether or not anyone subscribed.
+  await waitFor(() => peer.header['seq'] === '3', 'the third message to arrive');
+
+  const early: Message[] = [];
+  const subscription = peer.messages$.subscribe((m) => early.push(m));
+  t.teardown(() => subscription.unsubscribe());
+  // The inbox is handed over synchronously, in order.
+  t.deepEqual(
+    early.map((m) => [m.header['seq'], m.content.toString()]),
+    [
+      ['1', 'body 1'],
+      ['2', 'body 2'],
+      ['3', 'body 3'],
+    ],
+  );
+
+  const later = next(peer.messages$);
+  await client.send({ seq: 4 });
+  t.is((await later).header['seq'], '4');
+  t.is(early.length, 4, 'the first subscriber keeps receiving live messages');
+});
+
+test('a connection check is consumed: it updates recvTime but is never delivered', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  const delivered: Message[] = [];
+  const subscription = peer.messages$.subscribe((m) => delivered.push(m));
+  t.teardown(() => subscription.unsubscribe());
+  t.is(peer.recvTime, 0);
+
+  await client.send({ TP: 'Check' });
+  await waitFor(() => peer.recvTime !== 0, 'the check to arrive');
+  t.deepEqual({ ...peer.header }, {}, 'the check does not become the latest message');
+
+  const after = next(peer.messages$);
+  await client.send({ info: 'after' });
+  await after;
+  t.deepEqual(
+    delivered.map((m) => ({ ...m.header })),
+    [{ info: 'after' }],
+  );
+});
+
+test('header, body, recvTime and sendTime follow the latest message', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  t.is(client.sendTime, 0);
+  t.is(peer.recvTime, 0);
+  t.deepEqual({ ...peer.header }, {});
+  t.is(peer.body.length, 0);
+
+  const first = next(peer.messages$);
+  await client.send({ ID: 'Stan', Port: 63330 }, Buffer.from('one'));
+  await first;
+  t.true(client.sendTime > 0);
+  t.true(peer.recvTime > 0);
+  t.deepEqual({ ...peer.header }, { ID: 'Stan', Port: '63330' });
+  t.is(peer.body.toString(), 'one');
+
+  const second = next(peer.messages$);
+  await client.send({ info: 'two' });
+  await second;
+  t.deepEqual({ ...peer.header }, { info: 'two' });
+  t.is(peer.body.length, 0, 'a message without content leaves an empty body');
+});
+
+test('closed$ emits exactly one reason then completes, and a late subscriber still gets it', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  const early = record(client.closed$);
+  const peerSeen = record(peer.closed$);
+
+  client.close();
+  client.close(CloseReasonKind.SendFailed); // the first reason wins
+
+  const expected = [{ kind: 'N', value: { reason: CloseReasonKind.Local } }, { kind: 'C' }];
+  t.deepEqual(await within(early, 'closed$ to complete'), expected);
+  t.deepEqual(await within(record(client.closed$), 'a late closed$ to complete'), expected);
+  t.true(client.closed);
+  t.deepEqual(await within(peerSeen, "the peer's closed$"), [{ kind: 'N', value: { reason: CloseReasonKind.PeerClosed } }, { kind: 'C' }]);
+});
+
+test('messages$ completes when the connection closes, and a subscriber after the close completes at once', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  const seen = record(peer.messages$);
+  client.close();
+  t.deepEqual(await within(seen, 'messages$ to complete'), [{ kind: 'C' }]);
+  t.deepEqual(await within(record(peer.messages$), 'a late messages$ to complete'), [{ kind: 'C' }]);
+});
+
+test('a peer that ends its side gives the reason peer-closed', async (t) => {
+  const server = await startServer(t);
+  const raw = await rawConnect(t, server.address.port);
+  const peer = await serverSideOf(server, raw);
+  const reason = next(peer.closed$);
+  raw.end();
+  t.deepEqual(await reason, { reason: CloseReasonKind.PeerClosed });
+});
+
+test('a peer that resets the connection gives the reason reset, with the socket error', async (t) => {
+  const server = await startServer(t);
+  const raw = await rawConnect(t, server.address.port);
+  const peer = await serverSideOf(server, raw);
+  const reason = next(peer.closed$);
+  raw.resetAndDestroy();
+  const closed: CloseReason = await reason;
+  t.is(closed.reason, CloseReasonKind.Reset);
+  t.is((closed.error as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+});
+
+test('a peer that breaks the wire format gives the reason protocol-error, with the ProtocolError', async (t) => {
+  const server = await startServer(t);
+  const raw = await rawConnect(t, server.address.port);
+  const peer = await serverSideOf(server, raw);
+  const reason = next(peer.closed$);
+  await writeRaw(raw, rawFrame('CL:abc'));
+  const closed = await reason;
+  t.is(closed.reason, CloseReasonKind.ProtocolError);
+  t.true(closed.error instanceof ProtocolError);
+  t.is((closed.error as ProtocolError).code, ErrorCode.ContentLengthInvalid);
+  await within(socketClosed(raw), 'the server to close the raw socket');
+});
+
+test('a peer that closes in the middle of a frame gives protocol-error ERR_TRUNCATED_FRAME', async (t) => {
+  const server = await startServer(t);
+  const raw = await rawConnect(t, server.address.port);
+  const peer = await serverSideOf(server, raw);
+  const reason = next(peer.closed$);
+  const frame = rawFrame('CL:10;info:cut', Buffer.from('0123456789'));
+  raw.end(frame.subarray(0, frame.length - 3));
+  const closed = await reason;
+  t.is(closed.reason, CloseReasonKind.ProtocolError);
+  t.true(closed.error instanceof ProtocolError);
+  t.is((closed.error as ProtocolError).code, ErrorCode.TruncatedFrame);
+});
+
+test('a send on a closed messenger rejects with ConnectionClosedError', async (t) => {
+  const server = await startServer(t);
+  const { client } = await link(server, startClient(t));
+  client.close();
+  const error = await t.throwsAsync(client.send({ info: 'late' }), { instanceOf: ConnectionClosedError });
+  t.is(error?.code, ErrorCode.ConnectionClosed);
+  t.is(error?.code, 'ERR_CONNECTION_CLOSED');
+  t.throws(() => client.write(encodeFrame({ info: 'late' })), { instanceOf: ConnectionClosedError });
+});
+
+test('a stalled reader holds the sender at its queue limit, and the queue never passes it', async (t) => {
+  const maxQueueBytes = 256 * 1024;
+  const server = await startServer(t, { maxQueueBytes });
+  const raw = await rawConnect(t, server.address.port);
+  raw.pause(); // the peer stops reading: the kernel buffers fill, then the sender's queue
+  const sender = await serverSideOf(server, raw);
+  t.is(sender.maxQueueBytes, maxQueueBytes);
+
+  const content = randomBytes(16 * 1024);
+  const frameBytes = frameLength(encodeFrame({ seq: 0 }, content));
+  let accepted = 0;
+  let maxSeen = 0;
+  let full: unknown;
+  const delivered: Array<Promise<void>> = [];
+  // Bounded: far more than loopback kernel buffers can hold, at 16 KiB a frame.
+  for (let seq = 0; seq < 100_000 && full === undefined; seq++) {
+    const sent = sender.send({ seq }, content);
+    maxSeen = Math.max(maxSeen, sender.queuedBytes);
+    const outcome = await Promise.race([sent.then(() => 'queued'), nextTurn('queued')]).catch((error: unknown) => error);
+    if (outcome === 'queued') {
+      accepted++;
+      delivered.push(sent);
+    } else {
+      full = outcome;
+    }
+  }
+
+  t.log({ accepted, maxSeen, queued: sender.queuedBytes, frameBytes });
+  t.true(full instanceof QueueFullError, 'a send finally fails with QueueFullError');
+  t.is((full as QueueFullError).code, ErrorCode.QueueFull);
+  t.true(maxSeen <= maxQueueBytes, `queued bytes peaked at ${maxSeen}, limit ${maxQueueBytes}`);
+  // Held at the limit: not even one more frame fits.
+  t.true(sender.queuedBytes + frameBytes > maxQueueBytes);
+  t.true(sender.queuedBytes <= maxQueueBytes);
+  t.false(sender.closed, 'a plain send does not close the connection');
+
+  // More sends while stalled keep failing and the queue stays where it is.
+  for (let i = 0; i < 20; i++) {
+    await t.throwsAsync(sender.send({ seq: -1 }, content), { instanceOf: QueueFullError });
+    t.true(sender.queuedBytes <= maxQueueBytes);
+    await nextTurn();
+  }
+
+  // Once the reader reads again, every accepted frame arrives, in order, and every send settles.
+  const decoder = new FrameDecoder();
+  const seqs: string[] = [];
+  raw.on('data', (chunk: Buffer) => decoder.push(chunk, (m) => seqs.push(m.header['seq']!)));
+  raw.resume();
+  await within(Promise.all(delivered), 'the accepted sends to settle', 30_000);
+  await waitFor(() => seqs.length >= accepted, 'every accepted frame to arrive', 30_000);
+  t.deepEqual(
+    seqs,
+    Array.from({ length: accepted }, (_, seq) => String(seq)),
+  );
+  t.is(sender.queuedBytes, 0);
+});
+
+
+test('sends still queued when a stalled peer resets the connection all fail with SendFailedError', async (t) => {
+  const server = await startServer(t, { maxQueueBytes: 256 * 1024 });
+  const raw = await rawConnect(t, server.address.port);
+  raw.pause();
+  const sender = await serverSideOf(server, raw);
+  const content = randomBytes(16 * 1024);
+  const unsettled = new Set<number>();
+  const outcomes = new Map<number, unknown>();
+  let full = false;
+  for (let seq = 0; seq < 100_000 && !full; seq++) {
+    unsettled.add(seq);
+    sender.send({ seq }, content).then(
+      () => outcomes.set(seq, 'sent'),
+      (error: unknown) => {
+        if (error instanceof QueueFullError) full = true;
+        outcomes.set(seq, error);
+      },
+    );
+    await nextTurn();
+    for (const s of outcomes.keys()) unsettled.delete(s);
+  }
+  t.true(full, 'the queue filled up');
+  t.true(unsettled.size > 0, 'some sends are still waiting for the kernel');
+
+  const closed = next(sender.closed$);
+  raw.resetAndDestroy();
+  t.is((await closed).reason, CloseReasonKind.Reset);
+  await waitFor(() => [...unsettled].every((seq) => outcomes.has(seq)), 'every waiting send to settle');
+  for (const seq of unsettled) {
+    const outcome = outcomes.get(seq);
+    t.true(outcome instanceof SendFailedError, `send ${seq} failed (got ${String(outcome)})`);
+    t.is((outcome as SendFailedError).code, ErrorCode.SendFailed);
+    t.is(((outcome as SendFailedError).cause as NodeJS.ErrnoException).code, 'ECONNRESET', 'the cause is the reset');
+  }
+});
+
+test('past its bound the inbox stops reading the socket, and nothing is lost once someone subscribes', async (t) => {
+  const server = await startServer(t, { maxInboxBytes: 64 * 1024 });
+  const { client, server: peer } = await link(server, startClient(t));
+  const content = randomBytes(16 * 1024);
+  const count = 300;
+  const sends = Promise.all(Array.from({ length: count }, (_, seq) => client.send({ seq }, content)));
+  sends.catch(() => {}); // awaited below, after the reader resumes
+
+  await waitFor(() => peer.socket.isPaused(), 'the full inbox to pause reading');
+  const all = within(next(peer.messages$.pipe(take(count), toArray()), 30_000), 'every message', 30_000);
+  const messages = await all;
+  t.deepEqual(
+    messages.map((m) => m.header['seq']),
+    Array.from({ length: count }, (_, seq) => String(seq)),
+  );
+  t.true(messages.every((m) => m.content.equals(content)));
+  await within(sends, 'every send to settle', 30_000);
+});
