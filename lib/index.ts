@@ -13,6 +13,17 @@ export {
   type WriteCallback,
 } from './connection/messenger.js';
 export * from './hub/operators.js';
-export { Hub, type HubOptions, type ConnectionEvent, type ConnectionRef, type Incoming, type SendOptions } from './hub/hub.js';
+export {
+  Hub,
+  isOpened,
+  isClosed,
+  type ConnectionOpened,
+  type ConnectionClosed,
+  type HubOptions,
+  type ConnectionEvent,
+  type ConnectionRef,
+  type Incoming,
+  type SendOptions,
+} from './hub/hub.js';
 export { Server, type ServerOptions } from './hub/server.js';
 export { Client, DEFAULT_CONNECT_TIMEOUT_MS, type ClientOptions, type DialEvent } from './hub/client.js';

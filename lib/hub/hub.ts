@@ -27,10 +27,33 @@ export interface HubOptions extends MessengerOptions {
   readonly idPrefix?: string;
 }
 
-/** A connection opened or closed. `alive` counts the live connections after the event. */
-export type ConnectionEvent =
-  | { readonly type: 'open'; readonly messenger: Messenger; readonly alive: number }
-  | { readonly type: 'close'; readonly messenger: Messenger; readonly reason: CloseReason; readonly alive: number };
+/** A connection opened; `alive` counts the live connections after it. */
+export interface ConnectionOpened {
+  readonly type: 'open';
+  readonly messenger: Messenger;
+  readonly alive: number;
+}
+
+/** A connection closed, and why; `alive` counts the live connections left (the seed's `alive_client_num`). */
+export interface ConnectionClosed {
+  readonly type: 'close';
+  readonly messenger: Messenger;
+  readonly reason: CloseReason;
+  readonly alive: number;
+}
+
+/** A connection opened or closed. */
+export type ConnectionEvent = ConnectionOpened | ConnectionClosed;
+
+/** Narrows a connection event, e.g. `connections$.pipe(filter(isOpened))`. */
+export function isOpened(event: ConnectionEvent): event is ConnectionOpened {
+  return event.type === 'open';
+}
+
+/** Narrows a connection event, e.g. `connections$.pipe(filter(isClosed))`. */
+export function isClosed(event: ConnectionEvent): event is ConnectionClosed {
+  return event.type === 'close';
+}
 
 /** A way to name a connection: the Messenger itself, its id, or its index in `messengers`. */
 export type ConnectionRef = Messenger | string | number;
