@@ -330,6 +330,18 @@ test('a message without info text shows its header, and the size of content that
   t.is(await server.exit(), 0);
 });
 
+test('a server console that cannot listen prints one line to stderr and exits 1', async (t) => {
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+  const { port } = taken.address() as { port: number };
+  const run = cli(t, ['server', '--port', String(port)]);
+  t.is(await run.exit(), 1);
+  t.deepEqual(run.stdout, []);
+  t.is(run.stderr.length, 1);
+  t.regex(run.stderr[0]!, new RegExp(`^rx-tcp-hub: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+});
+
 test('--help prints the usage and exits 0, for the command and each console', async (t) => {
   const runs = [['--help'], ['server', '--help'], ['client', '-h']].map((args) => ({ args, run: cli(t, args) }));
   for (const { args, run } of runs) {

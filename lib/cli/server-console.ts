@@ -5,18 +5,23 @@ import { runConsole } from './console.js';
 import { hubEvents } from './events.js';
 import { createPrinter } from './printer.js';
 
-/** Listens, prints the address as the first line, then runs the console until it ends. */
+/**
+ * Listens, prints the address as the first line, then runs the console until it ends.
+ * Listening is the console's first step, so a signal that follows the first line stops it cleanly.
+ * @throws ListenError when the address cannot be listened on (the console never starts).
+ */
 export async function runServerConsole(args: ServerArgs): Promise<void> {
   const printer = createPrinter({ json: args.json });
   const server = new Server({ host: args.host, port: args.port });
-  try {
-    await server.listen();
-  } catch (error) {
-    await server.stop();
-    throw new ListenError(args.host, args.port, error);
-  }
-  printer.print({ event: 'listening', ...server.address });
-  await runConsole({ kind: 'server', hub: server, printer, events$: hubEvents(server) });
+  const listen = async () => {
+    try {
+      await server.listen();
+    } catch (error) {
+      throw new ListenError(args.host, args.port, error);
+    }
+    printer.print({ event: 'listening', ...server.address });
+  };
+  await runConsole({ kind: 'server', hub: server, printer, events$: hubEvents(server), start: listen });
 }
 
 /** The server could not listen: the port is taken, or the address is not this machine's. */
