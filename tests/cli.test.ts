@@ -1,7 +1,9 @@
 /**
  * The consoles, driven as a user would: each test spawns `rx-tcp-hub server` and/or `client`
  * (through tsx, from the sources), types commands into a piped stdin and reads stdout lines.
- * Every wait is bounded, and every child is killed in a teardown if it is still running.
+ * Every wait is bounded, and every child is killed in a teardown if it is still running. The
+ * tests run one at a time: each starts node processes, and many starting at once on a small
+ * machine make start-up, not the consoles, what the tests wait for.
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -60,7 +62,7 @@ function cli(t: ExecutionContext, args: string[]): Cli {
           return text;
         }),
         throwIfEmpty(() => new Error(`output ended without ${what}; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`)),
-        timeout({ first: ms, with: () => throwError(() => new Error(`no ${what} in ${ms} ms; stdout:\n${stdout.join('\n')}`)) }),
+        timeout({ first: ms, with: () => throwError(() => new Error(`waited ${ms} ms for ${what}; stdout:\n${stdout.join('\n')}`)) }),
       ),
     );
 
@@ -74,7 +76,7 @@ function cli(t: ExecutionContext, args: string[]): Cli {
     },
     exit: (ms = WAIT_MS) =>
       firstValueFrom(
-        from(closed).pipe(timeout({ first: ms, with: () => throwError(() => new Error(`no exit in ${ms} ms; stdout:\n${stdout.join('\n')}`)) })),
+        from(closed).pipe(timeout({ first: ms, with: () => throwError(() => new Error(`waited ${ms} ms for the exit; stdout:\n${stdout.join('\n')}`)) })),
       ),
     stdout,
     stderr,
@@ -129,7 +131,7 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('the server console prints the address it listens on as its first line', async (t) => {
+test.serial('the server console prints the address it listens on as its first line', async (t) => {
   const { server, port } = await serverConsole(t, []);
   t.regex(server.stdout[0]!, /^listening on 127\.0\.0\.1:\d+$/);
   t.true(port > 0);
@@ -143,7 +145,7 @@ test('the server console prints the address it listens on as its first line', as
   t.is(await json.exit(), 0);
 });
 
-test('list shows each connection with its index, id and address', async (t) => {
+test.serial('list shows each connection with its index, id and address', async (t) => {
   const { server, client, port } = await consolePair(t);
   client.type('list');
   const listed = await client.event({ event: 'list' });
@@ -155,7 +157,7 @@ test('list shows each connection with its index, id and address', async (t) => {
   t.regex(seen[0]!.addr, /^127\.0\.0\.1:\d+$/);
 });
 
-test('send delivers typed text as info, to a connection named by index or by id', async (t) => {
+test.serial('send delivers typed text as info, to a connection named by index or by id', async (t) => {
   const { server, client, port } = await consolePair(t);
   client.type('send 0 hello by index');
   await client.event({ event: 'sent', to: 'c1', addr: `127.0.0.1:${port}` });
@@ -168,7 +170,7 @@ test('send delivers typed text as info, to a connection named by index or by id'
   await client.event({ event: 'message', from: 'c1', addr: `127.0.0.1:${port}`, header: { info: 'hello by id' }, contentBytes: 0 });
 });
 
-test('broadcast reaches every connection of the console', async (t) => {
+test.serial('broadcast reaches every connection of the console', async (t) => {
   const { server, client, port } = await consolePair(t);
   client.type(`connect 127.0.0.1:${port}`);
   await client.event({ event: 'open', id: 'c2', alive: 2 });
@@ -185,7 +187,7 @@ test('broadcast reaches every connection of the console', async (t) => {
   await server.event({ event: 'message', from: 'c2', text: 'and back' });
 });
 
-test("the seed's numeric menu connects, sends and broadcasts", async (t) => {
+test.serial("the seed's numeric menu connects, sends and broadcasts", async (t) => {
   const { server, client, port } = await consolePair(t);
   client.type(`0 127.0.0.1:${port}`);
   await client.event({ event: 'open', id: 'c2', alive: 2 });
@@ -204,7 +206,7 @@ test("the seed's numeric menu connects, sends and broadcasts", async (t) => {
   t.regex(String((await server.event({ event: 'error' }))['message']), /client console/);
 });
 
-test('text holding ":" and ";" arrives intact, carried as content', async (t) => {
+test.serial('text holding ":" and ";" arrives intact, carried as content', async (t) => {
   const { server, client } = await consolePair(t);
   const text = 'meet at 12:30; bring a key:value pair  ';
   client.type(`send c1 ${text}`);
@@ -217,7 +219,7 @@ test('text holding ":" and ";" arrives intact, carried as content', async (t) =>
   t.like(await client.event({ event: 'message', from: 'c1' }), { text: 'é:ü;ß', contentBytes: Buffer.byteLength('é:ü;ß') });
 });
 
-test('a bad command line prints one error line and the console goes on', async (t) => {
+test.serial('a bad command line prints one error line and the console goes on', async (t) => {
   const { server, client } = await consolePair(t);
   const bad = ['frobnicate', 'send 99 hi', 'send c9 hi', 'send', 'send 0', '1', '2', 'close 42', 'close', 'connect nothing', 'connect 127.0.0.1:99999', '0', 'list extra'];
   for (const line of bad) client.type(line);
@@ -232,7 +234,7 @@ test('a bad command line prints one error line and the console goes on', async (
   t.regex(errors[1]!, /no connection "99"/);
   t.regex(errors[3]!, /usage: send <conn> <text>/);
   t.regex(errors[9]!, /expected host:port/);
-  t.is((await client.event({ event: 'list' }))['connections'] instanceof Array, true);
+  t.true(Array.isArray((await client.event({ event: 'list' }))['connections']));
 
   // The connection still works after all that.
   client.type('send 0 still here');
@@ -240,7 +242,7 @@ test('a bad command line prints one error line and the console goes on', async (
   t.is(client.stderr.length, 0);
 });
 
-test('a refused dial prints a line about it and the console goes on', async (t) => {
+test.serial('a refused dial prints a line about it and the console goes on', async (t) => {
   const { server, client } = await consolePair(t);
   const port = await closedPort();
   client.type(`connect 127.0.0.1:${port}`);
@@ -250,9 +252,10 @@ test('a refused dial prints a line about it and the console goes on', async (t) 
   await server.event({ event: 'message', from: 'c1', text: 'after the failed dial' });
 });
 
-test('close ends one connection and both sides report it with the number still alive', async (t) => {
+test.serial('close ends one connection and both sides report it with the number still alive', async (t) => {
   const { server, client, port } = await consolePair(t);
   client.type(`connect 127.0.0.1:${port}`);
+  await client.event({ event: 'open', id: 'c2', alive: 2 });
   await server.event({ event: 'open', id: 'c2', alive: 2 });
   server.type('close c1');
   await server.event({ event: 'close', id: 'c1', reason: 'local', alive: 1 });
@@ -264,7 +267,7 @@ test('close ends one connection and both sides report it with the number still a
   t.deepEqual((await server.event({ event: 'list' }))['connections'], []);
 });
 
-test('quit stops the console with exit status 0, and its peer sees the connection close', async (t) => {
+test.serial('quit stops the console with exit status 0, and its peer sees the connection close', async (t) => {
   const { server, client } = await consolePair(t);
   client.type('quit');
   await client.event({ event: 'close', id: 'c1', reason: 'local', alive: 0 });
@@ -275,7 +278,7 @@ test('quit stops the console with exit status 0, and its peer sees the connectio
   t.is(await server.exit(), 0);
 });
 
-test('the end of input stops the console with exit status 0', async (t) => {
+test.serial('the end of input stops the console with exit status 0', async (t) => {
   const { server, client } = await consolePair(t);
   client.type('send 0 last words');
   client.end();
@@ -287,7 +290,7 @@ test('the end of input stops the console with exit status 0', async (t) => {
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`${signal} stops the console with exit status 0`, async (t) => {
+  test.serial(`${signal} stops the console with exit status 0`, async (t) => {
     const { server, client } = await consolePair(t);
     process.kill(client.pid, signal);
     t.is(await client.exit(), 0);
@@ -297,7 +300,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-test('human output: one line per event, with the sender, its address and the text', async (t) => {
+test.serial('human output: one line per event, with the sender, its address and the text', async (t) => {
   const { server, client, port } = await consolePair(t, false);
   client.type('send 0 hello there');
   await server.line((l) => /^message c1 127\.0\.0\.1:\d+: hello there$/.test(l));
@@ -313,7 +316,7 @@ test('human output: one line per event, with the sender, its address and the tex
   t.is(client.stdout.at(-1), 'stopped');
 });
 
-test('a message without info text shows its header, and the size of content that is not text', async (t) => {
+test.serial('a message without info text shows its header, and the size of content that is not text', async (t) => {
   const { server, port } = await serverConsole(t);
   const peer = new Client();
   t.teardown(() => peer.stop());
@@ -330,7 +333,7 @@ test('a message without info text shows its header, and the size of content that
   t.is(await server.exit(), 0);
 });
 
-test('a server console that cannot listen prints one line to stderr and exits 1', async (t) => {
+test.serial('a server console that cannot listen prints one line to stderr and exits 1', async (t) => {
   const taken = createServer();
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
@@ -342,7 +345,7 @@ test('a server console that cannot listen prints one line to stderr and exits 1'
   t.regex(run.stderr[0]!, new RegExp(`^rx-tcp-hub: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
 });
 
-test('--help prints the usage and exits 0, for the command and each console', async (t) => {
+test.serial('--help prints the usage and exits 0, for the command and each console', async (t) => {
   const runs = [['--help'], ['server', '--help'], ['client', '-h']].map((args) => ({ args, run: cli(t, args) }));
   for (const { args, run } of runs) {
     t.is(await run.exit(), 0, args.join(' '));
@@ -353,7 +356,7 @@ test('--help prints the usage and exits 0, for the command and each console', as
   t.regex(runs[2]!.run.stdout.join('\n'), /connect <host:port>/);
 });
 
-test('an unknown subcommand or a bad flag prints one line to stderr and exits 2', async (t) => {
+test.serial('an unknown subcommand or a bad flag prints one line to stderr and exits 2', async (t) => {
   const cases = [['serve'], [], ['server', '--bogus'], ['server', '--port', 'x'], ['server', '--port', '70000'], ['client', '--connect', 'nothing'], ['client', 'extra']];
   const runs = cases.map((args) => ({ args, run: cli(t, args) }));
   for (const { args, run } of runs) {

@@ -16,6 +16,8 @@ export interface Printer {
  * // {"event":"listening","host":"127.0.0.1","port":5000}
  */
 export function createPrinter({ json, out = process.stdout }: { json: boolean; out?: Writable }): Printer {
+  // A reader that went away (EPIPE) must not crash the process; the console stops on it instead.
+  out.on('error', () => {});
   return {
     print(event) {
       out.write((json ? JSON.stringify(event) : human(event)) + '\n');
