@@ -41,6 +41,40 @@ export const ErrorCode = {
   HubStopped: 'ERR_HUB_STOPPED',
   /** An option passed to a constructor or a function has an unusable value. */
   InvalidOption: 'ERR_INVALID_OPTION',
+  /** Nothing was received on the connection for `idleTimeoutMs`. */
+  IdleTimeout: 'ERR_IDLE_TIMEOUT',
+  /** A frame was started and not finished within `frameTimeoutMs`. */
+  FrameTimeout: 'ERR_FRAME_TIMEOUT',
+  /** No whole message arrived within `firstMessageTimeoutMs` of the connection opening. */
+  FirstMessageTimeout: 'ERR_FIRST_MESSAGE_TIMEOUT',
+  /** The first message did not pass the hub's `authenticate` hook. */
+  AuthFailed: 'ERR_AUTH_FAILED',
+  /** No first message passed the `authenticate` hook within `authTimeoutMs`. */
+  AuthTimeout: 'ERR_AUTH_TIMEOUT',
+  /** A connection was refused because the hub already had `maxConnections`. */
+  TooManyConnections: 'ERR_TOO_MANY_CONNECTIONS',
+  /** A file name would leave the shared or downloads folder, or is not a plain file name. */
+  TransferNameInvalid: 'ERR_TRANSFER_NAME_INVALID',
+  /** A file is larger than the transfer size limit (`maxFileBytes`). */
+  TransferTooLarge: 'ERR_TRANSFER_TOO_LARGE',
+  /** The file asked for is not in the shared folder (or is not a regular file). */
+  TransferNotFound: 'ERR_TRANSFER_NOT_FOUND',
+  /** A file of that name already exists in the downloads folder. */
+  TransferExists: 'ERR_TRANSFER_EXISTS',
+  /** Another transfer is writing that name, or too many transfers are active. */
+  TransferBusy: 'ERR_TRANSFER_BUSY',
+  /** The SHA-256 of the received file differs from the sender's: nothing was published. */
+  TransferChecksum: 'ERR_TRANSFER_CHECKSUM',
+  /** The transfer was cancelled, by this side or by the peer. */
+  TransferCancelled: 'ERR_TRANSFER_CANCELLED',
+  /** The connection closed during the transfer; a `get` of the same file resumes it. */
+  TransferInterrupted: 'ERR_TRANSFER_INTERRUPTED',
+  /** The peer sent a transfer message that breaks the transfer vocabulary. */
+  TransferProtocol: 'ERR_TRANSFER_PROTOCOL',
+  /** Reading or writing a file failed. */
+  TransferIo: 'ERR_TRANSFER_IO',
+  /** The peer did not answer a transfer request in time. */
+  TransferTimeout: 'ERR_TRANSFER_TIMEOUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -126,6 +160,65 @@ export class InvalidOptionError extends RxTcpHubError {
   }
 }
 
+/** A connection deadline passed; `deadlineMs` is the limit that was configured. */
+export class DeadlineError extends RxTcpHubError {
+  readonly deadlineMs: number;
+
+  constructor(code: ErrorCode, message: string, deadlineMs: number) {
+    super(code, message);
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+/** Nothing was received for `idleTimeoutMs`: the peer is gone, or silent past the hub's patience. */
+export class IdleTimeoutError extends DeadlineError {
+  constructor(id: string, idleTimeoutMs: number) {
+    super(ErrorCode.IdleTimeout, `connection ${id}: nothing received for ${idleTimeoutMs} ms (idleTimeoutMs)`, idleTimeoutMs);
+  }
+}
+
+/** A frame was started and not finished in time: a slowloris peer, or a link too slow for the frame. */
+export class FrameTimeoutError extends DeadlineError {
+  constructor(id: string, frameTimeoutMs: number) {
+    super(ErrorCode.FrameTimeout, `connection ${id}: a frame was not finished within ${frameTimeoutMs} ms of its first byte (frameTimeoutMs)`, frameTimeoutMs);
+  }
+}
+
+/** No whole message arrived in time after the connection opened. */
+export class FirstMessageTimeoutError extends DeadlineError {
+  constructor(id: string, firstMessageTimeoutMs: number) {
+    super(ErrorCode.FirstMessageTimeout, `connection ${id}: no message within ${firstMessageTimeoutMs} ms of opening (firstMessageTimeoutMs)`, firstMessageTimeoutMs);
+  }
+}
+
+/** The first message did not pass the `authenticate` hook; `cause` is what the hook threw, if it threw. */
+export class AuthFailedError extends RxTcpHubError {
+  constructor(id: string, cause?: unknown) {
+    super(
+      ErrorCode.AuthFailed,
+      cause === undefined ? `connection ${id}: authentication failed` : `connection ${id}: authentication failed: ${describe(cause)}`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+/** No first message passed the `authenticate` hook within `authTimeoutMs`. */
+export class AuthTimeoutError extends DeadlineError {
+  constructor(id: string, authTimeoutMs: number) {
+    super(ErrorCode.AuthTimeout, `connection ${id}: not authenticated within ${authTimeoutMs} ms (authTimeoutMs)`, authTimeoutMs);
+  }
+}
+
+/** A connection refused because the hub already had `maxConnections` connections. */
+export class TooManyConnectionsError extends RxTcpHubError {
+  readonly maxConnections: number;
+
+  constructor(maxConnections: number) {
+    super(ErrorCode.TooManyConnections, `refused: the hub already has ${maxConnections} connections (maxConnections)`);
+    this.maxConnections = maxConnections;
+  }
+}
+
 function describe(cause: unknown): string {
   if (cause instanceof Error) {
     const code = (cause as NodeJS.ErrnoException).code;
@@ -143,4 +236,98 @@ export function describeValue(value: unknown): string {
   if (value instanceof Uint8Array) return `bytes(${value.length})`;
   if (value === null || typeof value !== 'object') return String(value);
   return Object.prototype.toString.call(value);
+}
+
+/**
+ * A file transfer failed or was refused. Failures found on this side have their own subclass;
+ * a failure the peer reported arrives as a `TransferError` with the peer's code and `remote: true`.
+ */
+export class TransferError extends RxTcpHubError {
+  /** True when the peer reported the failure (its code and message came over the wire). */
+  readonly remote: boolean;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; remote?: boolean }) {
+    super(code, message, options);
+    this.remote = options?.remote ?? false;
+  }
+}
+
+/** A file name that would leave the shared or downloads folder, or is not a plain file name. */
+export class UnsafeNameError extends TransferError {
+  constructor(name: unknown, why: string) {
+    super(ErrorCode.TransferNameInvalid, `refused file name ${describeValue(name)}: ${why}`);
+  }
+}
+
+/** A file over the transfer size limit. */
+export class FileTooLargeError extends TransferError {
+  constructor(name: string, size: number, maxFileBytes: number) {
+    super(ErrorCode.TransferTooLarge, `${describeValue(name)} is ${size} bytes; the limit (maxFileBytes) is ${maxFileBytes}`);
+  }
+}
+
+/** The file asked for is not in the shared folder. */
+export class FileNotSharedError extends TransferError {
+  constructor(name: string, cause?: unknown) {
+    super(ErrorCode.TransferNotFound, `no file ${describeValue(name)} in the shared folder`, { cause });
+  }
+}
+
+/** A file of the name being received already exists in the downloads folder. */
+export class DownloadExistsError extends TransferError {
+  constructor(name: string) {
+    super(ErrorCode.TransferExists, `${describeValue(name)} already exists in the downloads folder`);
+  }
+}
+
+/** Another transfer is writing that name, or the transfer limit is reached. */
+export class TransferBusyError extends TransferError {
+  constructor(message: string) {
+    super(ErrorCode.TransferBusy, message);
+  }
+}
+
+/** The received file's SHA-256 is not the sender's: nothing was published under the final name. */
+export class ChecksumMismatchError extends TransferError {
+  constructor(name: string, expected: string, actual: string) {
+    super(ErrorCode.TransferChecksum, `${describeValue(name)}: SHA-256 mismatch (sender ${expected}, received ${actual}); nothing was published`);
+  }
+}
+
+/** The transfer was cancelled, by this side (`by: 'local'`) or by the peer. */
+export class TransferCancelledError extends TransferError {
+  readonly by: 'local' | 'peer';
+
+  constructor(by: 'local' | 'peer') {
+    super(ErrorCode.TransferCancelled, by === 'local' ? 'transfer cancelled' : 'transfer cancelled by the peer', { remote: by === 'peer' });
+    this.by = by;
+  }
+}
+
+/** The connection closed during the transfer; the received part is kept, so a `get` resumes it. */
+export class TransferInterruptedError extends TransferError {
+  constructor(connection: string, cause?: unknown) {
+    super(ErrorCode.TransferInterrupted, `connection ${connection} closed during the transfer${cause ? `: ${describe(cause)}` : ''}`, { cause });
+  }
+}
+
+/** A transfer message broke the transfer vocabulary. */
+export class TransferProtocolError extends TransferError {
+  constructor(message: string) {
+    super(ErrorCode.TransferProtocol, message);
+  }
+}
+
+/** Reading or writing a file failed. */
+export class TransferIoError extends TransferError {
+  constructor(what: string, cause: unknown) {
+    super(ErrorCode.TransferIo, `${what}: ${describe(cause)}`, { cause });
+  }
+}
+
+/** The peer did not answer a transfer request in time. */
+export class TransferTimeoutError extends TransferError {
+  constructor(what: string, ms: number) {
+    super(ErrorCode.TransferTimeout, `no answer to ${what} within ${ms} ms`);
+  }
 }

@@ -4,26 +4,60 @@ export * from './protocol/index.js';
 export * from './connection/close-reason.js';
 export {
   Messenger,
+  DEFAULT_FRAME_TIMEOUT_MS,
   DEFAULT_LINGER_MS,
   DEFAULT_MAX_INBOX_BYTES,
   DEFAULT_MAX_QUEUE_BYTES,
   type MessengerOptions,
+  type QueueFullPolicy,
   type Target,
   type Transport,
   type WriteCallback,
 } from './connection/messenger.js';
+export { DEFAULT_KEEPALIVE_DELAY_MS } from './connection/options.js';
+export { Activity, liveness, type LivenessOptions, type LivenessSignal, type LivenessTimeout } from './connection/liveness.js';
+export { DEFAULT_METRICS_INTERVAL_MS, sampleStats, type ConnectionStats } from './connection/metrics.js';
 export * from './hub/operators.js';
+export * from './hub/authenticate.js';
+export { RefusalReason, type HubStats } from './hub/hub-stats.js';
+export {
+  DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_CONNECT_CHECK_MS,
+  DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+} from './hub/hub-options.js';
 export {
   Hub,
   isOpened,
   isClosed,
   type ConnectionOpened,
   type ConnectionClosed,
+  type ConnectionSide,
+  type Hello,
   type HubOptions,
   type ConnectionEvent,
   type ConnectionRef,
   type Incoming,
   type SendOptions,
+  type StopOptions,
 } from './hub/hub.js';
 export { Server, type ServerOptions } from './hub/server.js';
-export { Client, DEFAULT_CONNECT_TIMEOUT_MS, type ClientOptions, type DialEvent } from './hub/client.js';
+export {
+  Client,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type ClientOptions,
+  type ConnectOptions,
+  type DialEvent,
+  type DialOptions,
+} from './hub/client.js';
+export * from './hub/reconnect.js';
+export * from './hub/reconnect-errors.js';
+export {
+  ReconnectingConnection,
+  type ConnectionState,
+  type OfflineQueueOptions,
+  type OfflineQueueStats,
+  type ReconnectingOptions,
+} from './hub/reconnecting-connection.js';
+export type { HandshakeFailure } from './hub/tls.js';
+export * from './filer/index.js';

@@ -1,160 +1,137 @@
 // Run: npm start   (the same as: npx tsx playground/demo.ts)
 //
-// The scripted demo: a chat server and three members (alice, bob, carol) on 127.0.0.1; chat lines
-// relayed to everyone but their sender, a broadcast, a multicast to two; then two failing peers,
-// each closed alone while the room keeps talking: mallory breaks the wire format (protocol-error)
-// and dave stops reading (slow-consumer). Each step waits for the last, so the transcript reads in
-// the order things happened.
-import { connect as netConnect, type Socket } from 'node:net';
-import { filter, firstValueFrom, tap } from 'rxjs';
-import {
-  Client,
-  Server,
-  closeOnFailure,
-  failures,
-  formatAddress,
-  relayToOthers,
-  sendEach,
-  type ClientOptions,
-  type Messenger,
-  type SendOutcome,
-} from '../lib/index.js';
-import { nextMessage, nextOpen, say, within } from './helpers.js';
+// The filer demo: a tracker and two peers, alice and bob, on 127.0.0.1. They find each other
+// through the tracker's table, chat (a line with ':' travels as content and arrives intact), and
+// bob downloads an 8 MB file alice shares, with its progress shown and its SHA-256 verified before
+// it appears under its name. Everything lives in a temporary folder, removed at the end.
+// The same steps as commands typed in three terminals are in the README ("Filer").
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { filter, firstValueFrom } from 'rxjs';
+import { Peer, Tracker, formatAddress, formatBytes, formatSummary, type PeerEvent, type TransferSnapshot } from '../lib/index.js';
+import { progressLine } from '../lib/cli/progress.js';
+import { say, within } from './helpers.js';
 
 const started = Date.now();
-console.log('rx-tcp-hub demo: one chat server, three members, two peers that fail\n');
+const SIZE = 8 * 1024 * 1024;
+console.log('rx-tcp-hub demo: the filer, a tracker and two peers that find each other, chat and move a file\n');
 
-// The server, with a 1 MiB outbound queue per connection so a stalled reader is found quickly.
-const server = await Server.listen({ host: '127.0.0.1', port: 0, maxQueueBytes: 1024 * 1024 });
-const { host, port } = server.address;
-say('server', `listening on ${formatAddress(server.address)}`);
-
-/** Server side: connection id -> nick. */
-const nicks = new Map<string, string>();
-const nickOf = (messenger: Messenger): string => nicks.get(messenger.id) ?? messenger.id;
-const label = (messenger: Messenger): string => (nicks.has(messenger.id) ? `${messenger.id} ${nicks.get(messenger.id)}` : messenger.id);
-const codeOf = (error: Error | undefined): string => (error ? ` (${(error as { code?: string }).code ?? error.message})` : '');
-const showOutcomes = (outcomes: SendOutcome<Messenger>[]): string =>
-  outcomes.map((o) => `${nickOf(o.target)} ${o.ok ? 'ok' : `failed${codeOf(o.error)}`}`).join(', ');
-
-server.connections$.subscribe((event) => {
-  if (event.type === 'open') {
-    say('server', `${event.messenger.id} connected from ${formatAddress(event.messenger.addr)} (${event.alive} alive)`);
-  } else {
-    say('server', `${label(event.messenger)} closed: ${event.reason.reason}${codeOf(event.reason.error)} (${event.alive} alive)`);
-  }
-});
-
-// Joining: `{join: nick}` in, `{welcome: nick}` back.
-server.incoming$.pipe(filter(({ header }) => header['join'] !== undefined)).subscribe(({ from, header }) => {
-  nicks.set(from.id, header['join']!);
-  say('server', `${label(from)} joined (${server.messengers.length} alive)`);
-  from.send({ welcome: header['join']! }).catch(() => undefined);
-});
-
-// The relay: every chat line to every live connection but its sender, from the exported operators.
-server.incoming$
-  .pipe(
-    filter(({ header }) => header['info'] !== undefined),
-    relayToOthers(
-      () => server.messengers,
-      ({ from, header }) => ({ header: { from: nickOf(from), info: header['info']! } }),
-    ),
-    tap(({ header, targets }) => say('server', `relays ${header['from']}'s line to ${targets.map(nickOf).join(', ')}`)),
-    sendEach(),
-    closeOnFailure(),
-    failures(),
-  )
-  .subscribe(({ target, error }) => say('server', `relay to ${nickOf(target)} failed${codeOf(error)}`));
-
-interface Member {
-  readonly nick: string;
-  readonly client: Client;
-  readonly connection: Messenger;
+const root = await mkdtemp(join(tmpdir(), 'rx-tcp-hub-demo-'));
+try {
+  await demo(root);
+} finally {
+  await rm(root, { recursive: true, force: true });
 }
-
-/** A member: a Client of its own, one connection, a join, and the server's welcome. */
-async function join(nick: string, options: ClientOptions = {}): Promise<Member> {
-  const client = new Client(options);
-  const connection = await firstValueFrom(client.connect(host, port).pipe(within(`${nick}'s dial`)));
-  await connection.send({ join: nick });
-  await nextMessage(connection); // the welcome
-  return { nick, client, connection };
-}
-
-/** Each listener prints its next message, in the order given. */
-async function hear(...listeners: Member[]): Promise<void> {
-  for (const { nick, connection } of listeners) {
-    const { header } = await nextMessage(connection);
-    say(nick, `${header['from']}: ${header['info']}`);
-  }
-}
-
-async function chat(speaker: Member, text: string, ...listeners: Member[]): Promise<void> {
-  say(speaker.nick, `says "${text}"`);
-  await speaker.connection.send({ info: text });
-  await hear(...listeners);
-}
-
-const alice = await join('alice');
-const bob = await join('bob');
-const carol = await join('carol');
-
-console.log('\n-- chat, broadcast, multicast');
-await chat(alice, 'hello everyone', bob, carol);
-await chat(bob, 'hi alice', alice, carol);
-
-const notice = 'the room closes at nine';
-say('server', `broadcasts "${notice}": ${showOutcomes(await server.broadcast({ from: 'server', info: notice }))}`);
-await hear(alice, bob, carol);
-
-const duty = 'you two are on duty';
-const pair = server.messengers.filter((m) => ['bob', 'carol'].includes(nickOf(m)));
-say('server', `multicasts "${duty}" to bob and carol: ${showOutcomes(await server.multicast(pair, { from: 'server', info: duty }))}`);
-await hear(bob, carol);
-// Alice's next message is carol's line: the multicast did not reach her.
-await chat(carol, 'on it', alice, bob);
-
-console.log('\n-- mallory breaks the wire format');
-say('mallory', "connects with a raw socket and sends a header pair with no ':'");
-const opened = nextOpen(server);
-const mallory: Socket = netConnect({ host, port });
-mallory.on('error', () => undefined); // the server may reset it; that is the point
-const malloryGone = new Promise<void>((resolve) => mallory.once('close', () => resolve()));
-const malloryOnServer = await opened;
-const text = Buffer.from('CL:0;no-colon-here', 'utf8');
-const prefix = Buffer.alloc(2);
-prefix.writeUInt16LE(text.length, 0);
-mallory.write(Buffer.concat([prefix, text]));
-await firstValueFrom(malloryOnServer.closed$.pipe(within("mallory's close")));
-await malloryGone;
-say('mallory', 'disconnected by the server');
-await chat(alice, 'what was that', bob, carol);
-
-console.log('\n-- dave stops reading');
-// maxInboxBytes 0: once dave stops taking messages, his side stops reading the socket at once.
-const dave = await join('dave', { maxInboxBytes: 0 });
-const daveOnServer = server.messengers.find((m) => nickOf(m) === 'dave')!;
-say('dave', 'stops reading');
-say('server', 'sends dave a 256 KiB snapshot per tick until his queue is full');
-const snapshot = Buffer.alloc(256 * 1024, 0x2e);
-let last: Promise<SendOutcome<Messenger>> | undefined;
-let sent = 0;
-for (; sent < 400 && !daveOnServer.closed; sent++) {
-  last = server.send(daveOnServer, { snapshot: sent }, snapshot);
-  await new Promise((resolve) => setImmediate(resolve));
-}
-const outcome = await last!;
-if (outcome.ok) throw new Error(`dave never filled his queue in ${sent} snapshots`);
-say('server', `${sent - 1} snapshots queued, the next one failed: ${outcome.error.message}`);
-await chat(bob, 'still here', alice, carol);
-
-console.log('\n-- carol leaves; the server stops');
-const carolOnServer = server.messengers.find((m) => nickOf(m) === 'carol')!;
-say('carol', 'leaves');
-await carol.client.stop();
-await firstValueFrom(carolOnServer.closed$.pipe(within("carol's close")));
-say('server', 'stops');
-await server.stop();
-await Promise.all([alice, bob, dave].map((member) => member.client.stop()));
 console.log(`\ndone in ${Date.now() - started} ms`);
+
+async function demo(root: string): Promise<void> {
+  // The tracker: a table every 250 ms (the seed's 2 s, shortened for the demo).
+  const tracker = await Tracker.listen({ host: '127.0.0.1', port: 0, intervalMs: 250, expireMs: 1000 });
+  const trackerAt = tracker.server!.address;
+  say('tracker', `listening on ${formatAddress(trackerAt)}`);
+  tracker.events$.subscribe((event) => {
+    if (event.type === 'join') say('tracker', `join ${event.peer.id} ${formatAddress(event.peer)}`);
+    if (event.type === 'leave') say('tracker', `leave ${event.peer.id}: ${event.reason === 'closed' ? 'connection closed' : 'reports stopped'}`);
+  });
+
+  // Alice shares an 8 MB file; bob has an empty downloads folder.
+  const folders = async (name: string) => {
+    const share = join(root, name, 'share');
+    await mkdir(share, { recursive: true });
+    return { share, downloads: join(root, name, 'downloads') };
+  };
+  const aliceDirs = await folders('alice');
+  const bobDirs = await folders('bob');
+  const original = randomBytes(SIZE);
+  await writeFile(join(aliceDirs.share, 'big.bin'), original);
+
+  const options = { host: '127.0.0.1', port: 0, tracker: trackerAt, reportIntervalMs: 250 };
+  const alice = await Peer.start({ id: 'alice', ...options, shareDir: aliceDirs.share, downloadsDir: aliceDirs.downloads });
+  say('alice', `listening on ${formatAddress(alice.address)}, sharing big.bin (${formatBytes(SIZE)})`);
+  const bob = await Peer.start({ id: 'bob', ...options, shareDir: bobDirs.share, downloadsDir: bobDirs.downloads });
+  say('bob', `listening on ${formatAddress(bob.address)}`);
+  for (const peer of [alice, bob]) peer.events$.subscribe((event) => show(peer.id, event));
+
+  // Each finds the other in the tracker's table, and never itself.
+  await Promise.all([listed(alice, 'bob'), listed(bob, 'alice')]);
+
+  console.log('\n-- chat');
+  const reply = heard(bob);
+  const question = heard(alice);
+  say('bob', '> send alice hi alice, what do you share?');
+  await bob.send('alice', 'hi alice, what do you share?');
+  const asked = await question;
+  // A line with ':' cannot travel in a header value: it goes as content, and arrives intact.
+  say('alice', `> send ${asked.connection.id} big.bin: 8 MB; take it`);
+  await alice.send(asked.connection.id, 'big.bin: 8 MB; take it');
+  await reply;
+
+  console.log('\n-- ls and get');
+  say('bob', '> ls alice');
+  for (const file of await bob.list('alice')) say('bob', `  ${file.name}  ${formatBytes(file.size)}`);
+  say('bob', '> get alice big.bin');
+  // Progress at each quarter, drawn as the console draws its bar.
+  let quarter = 0;
+  const progress = bob.engine.events$.pipe(filter((e) => e.type === 'progress')).subscribe(({ transfer }) => {
+    while (transfer.size && transfer.bytes >= ((quarter + 1) / 4) * transfer.size) {
+      quarter++;
+      say('bob', progressLine(transfer as TransferSnapshot, 20));
+    }
+  });
+  const sent = firstValueFrom(alice.engine.events$.pipe(filter((e) => e.type === 'done'), within("alice's end of the transfer")));
+  const download = await bob.get('alice', 'big.bin');
+  const summary = await download.done;
+  progress.unsubscribe();
+  say('bob', formatSummary(summary));
+  const aliceDone = await sent;
+  if (aliceDone.type === 'done') say('alice', formatSummary(aliceDone.summary));
+  const copy = await readFile(join(bobDirs.downloads, 'big.bin'));
+  const same = createHash('sha256').update(copy).digest('hex') === createHash('sha256').update(original).digest('hex');
+  say('bob', `downloads/big.bin: ${formatBytes(copy.length)}, ${same ? 'identical to alice\'s file' : 'DIFFERENT from alice\'s file'}`);
+  if (!same) throw new Error('the copy differs from the original');
+
+  console.log('\n-- bob leaves');
+  const gone = firstValueFrom(alice.addressBook$.pipe(filter((book) => book.length === 0), within('bob to leave alice\'s address book')));
+  await bob.stop();
+  say('bob', 'stopped');
+  await gone;
+  await alice.stop();
+  say('alice', 'stopped');
+  await tracker.stop();
+  say('tracker', 'stopped');
+}
+
+/** One line per peer event worth seeing. */
+function show(who: string, event: PeerEvent): void {
+  switch (event.type) {
+    case 'address-book':
+      for (const p of event.joined) say(who, `address book: ${p.id} at ${formatAddress(p)}`);
+      for (const p of event.left) say(who, `address book: ${p.id} left`);
+      return;
+    case 'open':
+      return say(who, `${event.connection.id} open (${event.connection.direction === 'in' ? 'from' : 'to'} ${event.connection.peer ?? formatAddress(event.connection.messenger.addr)})`);
+    case 'message': {
+      const how = Object.keys(event.header).includes('info') && event.header['info'] === '' ? ' (carried as content)' : '';
+      return say(who, `message on ${event.connection.id}: ${event.text}${how}`);
+    }
+    default:
+      return;
+  }
+}
+
+/** Resolves once `name` is in the peer's address book. */
+function listed(peer: Peer, name: string): Promise<unknown> {
+  return firstValueFrom(peer.addressBook$.pipe(filter((book) => book.some((entry) => entry.id === name)), within(`${name} in ${peer.id}'s address book`)));
+}
+
+/** The peer's next chat message. */
+function heard(peer: Peer): Promise<Extract<PeerEvent, { type: 'message' }>> {
+  return firstValueFrom(
+    peer.events$.pipe(
+      filter((event): event is Extract<PeerEvent, { type: 'message' }> => event.type === 'message'),
+      within(`a message at ${peer.id}`),
+    ),
+  );
+}

@@ -5,7 +5,9 @@ import type { Messenger } from '../lib/connection/messenger.js';
 import { ErrorCode, FrameEncodeError, QueueFullError, UnknownConnectionError } from '../lib/errors.js';
 import { Hub, type ConnectionEvent, type HubOptions } from '../lib/hub/hub.js';
 import { closeOnFailure, relayToOthers, sendEach } from '../lib/hub/operators.js';
+import { FrameDecoder } from '../lib/protocol/decoder.js';
 import { MemoryHub, socketPair, type MemorySocket, type SocketPairOptions } from '../lib/testing/index.js';
+import { rawConnect, serverSideOf, socketClosed, startServer, within } from './helpers/loopback.js';
 
 /** The longest any single wait in these tests may take before it fails the test. */
 const WAIT_MS = 10_000;
@@ -353,4 +355,44 @@ test('stop() called again while stopping resolves only when every socket is clos
   await hub.stop();
   t.true(pairs.every(([near]) => near.destroyed));
   await first;
+});
+
+test('stop with drainMs delivers the frames still queued to a slow reader, then closes', async (t) => {
+  const server = await startServer(t, { maxQueueBytes: 8 * 1024 * 1024 });
+  const raw = await rawConnect(t, server.address.port);
+  raw.pause();
+  const messenger = await serverSideOf(server, raw);
+  const content = Buffer.alloc(64 * 1024, 1);
+  let sent = 0;
+  // Until frames wait in the queue, beyond what the kernel's buffers took.
+  for (; sent < 10_000 && messenger.queuedBytes < 1024 * 1024; sent++) {
+    messenger.send({ seq: sent }, content).catch(() => {});
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  t.true(messenger.queuedBytes > 0);
+
+  const stopped = server.stop({ drainMs: WAIT_MS });
+  t.is(messenger.closeReason?.reason, CloseReasonKind.Local);
+  const seqs: string[] = [];
+  const decoder = new FrameDecoder();
+  raw.on('data', (chunk: Buffer) => decoder.push(chunk, (m) => seqs.push(m.header['seq']!)));
+  raw.resume();
+  await within(stopped, 'stop to drain and close');
+  await within(socketClosed(raw), 'the reader to see the close');
+  t.deepEqual(
+    seqs,
+    Array.from({ length: sent }, (_, seq) => String(seq)),
+  );
+});
+
+test('stop closes connections still authenticating too, and the gate lets nothing in after', async (t) => {
+  const hub = new MemoryHub({ authenticate: () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20)) });
+  const peer = hub.connectPeer();
+  await peer.send({ token: 'x' });
+  t.is(hub.stats().authenticating, 1);
+  const opened = firstValues(hub.connections$.pipe(toArray()));
+  await hub.stop();
+  t.deepEqual(await opened, [[]], 'no open event, ever');
+  t.is(hub.stats().authenticating, 0);
+  t.is(hub.stats().closes[CloseReasonKind.Local], 1);
 });

@@ -11,6 +11,7 @@ import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFa
 import { FrameDecoder } from '../lib/protocol/decoder.js';
 import { encodeFrame } from '../lib/protocol/encode.js';
 import { frameLength, type Message } from '../lib/protocol/message.js';
+import { messengerPair } from '../lib/testing/index.js';
 import {
   link,
   next,
@@ -336,4 +337,46 @@ test('past its bound the inbox stops reading the socket, and nothing is lost onc
   );
   t.true(messages.every((m) => m.content.equals(content)));
   await within(sends, 'every send to settle', 30_000);
+});
+
+test('a subscriber added while a message is being delivered gets the messages after it, not that one again', async (t) => {
+  const [a, b] = messengerPair();
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  const late: string[] = [];
+  const first = new Promise<void>((resolve) => {
+    const subscription = b.messages$.subscribe((m) => {
+      subscription?.unsubscribe();
+      b.messages$.subscribe((later) => late.push(later.header['seq']!));
+      t.is(m.header['seq'], '1');
+      resolve();
+    });
+  });
+  await a.send({ seq: 1 });
+  await a.send({ seq: 2 });
+  await first;
+  await waitFor(() => late.length >= 1, 'the second message');
+  t.deepEqual(late, ['2']);
+});
+
+test('drain resolves true once every queued frame reached the kernel, false when its deadline cut the flush short', async (t) => {
+  const server = await startServer(t, { maxQueueBytes: 8 * 1024 * 1024 });
+  const { client } = await link(server, startClient(t));
+  await client.send({ info: 'last words' });
+  t.true(await within(client.drain(), 'a drain with nothing left to flush'));
+  t.is(client.closeReason?.reason, CloseReasonKind.Local);
+
+  const raw = await rawConnect(t, server.address.port);
+  raw.pause();
+  const stalled = await serverSideOf(server, raw);
+  const content = Buffer.alloc(64 * 1024);
+  for (let seq = 0; seq < 10_000 && stalled.queuedBytes < 1024 * 1024; seq++) {
+    stalled.send({ seq }, content).catch(() => {});
+    await nextTurn();
+  }
+  t.true(stalled.queuedBytes > 0, 'frames wait in the queue');
+  t.false(await within(stalled.drain(50), 'a drain cut short by its deadline'));
+  t.is(stalled.closeReason?.reason, CloseReasonKind.Local);
 });

@@ -1,18 +1,16 @@
 /**
- * The line-command loop both consoles share. Lines from stdin become steps run one at a time, in
- * order, so a piped script behaves as if typed; the loop ends on `quit`, at the end of input, or on
- * SIGINT / SIGTERM, and then stops the hub. Nothing a user types can throw out of the loop: every
- * failure becomes one `error` event.
+ * The core consoles (`server`, `client`): their commands run on one hub, inside the shared line
+ * loop (`line-loop.ts`), which reads one command per line and stops the hub when it ends.
  */
-import { createInterface } from 'node:readline';
-import { Observable, defer, fromEvent, lastValueFrom, map, merge, concatMap, startWith, takeUntil, takeWhile } from 'rxjs';
 import { formatAddress } from '../connection/close-reason.js';
 import type { Hub } from '../hub/hub.js';
 import { commandHelp, parseCommand, type Command, type ConsoleKind } from './commands.js';
 import { errorEvent, listEvent, type ConsoleEvent } from './events.js';
+import { runLineLoop } from './line-loop.js';
 import type { Printer } from './printer.js';
 import { textMessage } from './text.js';
 import { UsageError } from './args.js';
+import type { Observable } from 'rxjs';
 
 export interface ConsoleOptions {
   readonly kind: ConsoleKind;
@@ -28,57 +26,27 @@ export interface ConsoleOptions {
   readonly input?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
-type Step = () => Promise<'quit' | void>;
-
 /**
  * Runs a console until `quit`, end of input or a signal; resolves once its hub has stopped and
  * nothing is left holding the process open.
  */
 export async function runConsole(options: ConsoleOptions): Promise<void> {
   const { hub, printer } = options;
-  const input = options.input ?? process.stdin;
-  const tty = input.isTTY === true && process.stdout.isTTY === true;
-  const rl = createInterface({ input, terminal: tty, crlfDelay: Infinity, ...(tty ? { output: process.stdout } : {}) });
-  const prompt = tty ? () => rl.prompt() : () => {};
-
-  const printing = options.events$.subscribe((event) => printer.print(event));
-  const stop$ = merge(
-    fromEvent(process, 'SIGINT'),
-    fromEvent(process, 'SIGTERM'),
-    fromEvent(rl, 'SIGINT'), // Ctrl-C when readline owns the terminal
-    fromEvent(process.stdout, 'error'), // nobody reads our output any more
-  );
-  const lines$ = fromEvent(rl, 'line', (line: string) => line).pipe(takeUntil(fromEvent(rl, 'close')));
-  const steps$ = lines$.pipe(
-    map((line): Step => () => execute(line)),
-    startWith<Step>(async () => {
-      await options.start?.();
-      prompt();
-    }),
-    concatMap((step) => defer(step)),
-    takeWhile((result) => result !== 'quit'),
-    takeUntil(stop$),
-  );
-
-  try {
-    await lastValueFrom(steps$, { defaultValue: undefined });
-  } finally {
-    rl.close();
-    await hub.stop();
-    printing.unsubscribe();
-  }
+  await runLineLoop({
+    events$: options.events$,
+    print: (event) => printer.print(event),
+    ...(options.start ? { start: options.start } : {}),
+    execute,
+    report: (error) => printer.print(errorEvent(error)),
+    stop: () => hub.stop(),
+    ...(options.input ? { input: options.input } : {}),
+  });
   printer.print({ event: 'stopped' });
 
   async function execute(line: string): Promise<'quit' | void> {
-    let command: Command;
-    try {
-      command = parseCommand(line, options.kind);
-      if (command.name === 'quit') return 'quit';
-      await run(command);
-    } catch (error) {
-      printer.print(errorEvent(error));
-    }
-    prompt();
+    const command: Command = parseCommand(line, options.kind);
+    if (command.name === 'quit') return 'quit';
+    await run(command);
   }
 
   async function run(command: Exclude<Command, { name: 'quit' }>): Promise<void> {

@@ -1,5 +1,6 @@
 /** The `--help` texts of the command and of each console. */
 import { commandHelp, type ConsoleKind } from './commands.js';
+import { peerCommandHelp, trackerCommandHelp } from './peer-commands.js';
 
 /** `rx-tcp-hub --help`. */
 export const MAIN_HELP = `rx-tcp-hub: consoles over the seed's TCP wire format (header + content messages).
@@ -7,7 +8,9 @@ export const MAIN_HELP = `rx-tcp-hub: consoles over the seed's TCP wire format (
 usage:
   rx-tcp-hub server [--host H] [--port P] [--json]   accept connections and manage them
   rx-tcp-hub client [--connect host:port]... [--json] open connections and manage them
-  rx-tcp-hub <server|client> --help                   options and console commands
+  rx-tcp-hub tracker [--port 5000] [--json]           the filer's tracker: who is online, where
+  rx-tcp-hub peer --id NAME [--tracker host:port]     a filer peer: chat and file transfer
+  rx-tcp-hub <subcommand> --help                      options and console commands
 
 Commands are read one per line from stdin; the console ends on quit or at the end of input.`;
 
@@ -44,3 +47,53 @@ export function consoleHelp(kind: ConsoleKind): string {
     'carry) travels as {info: ""} with the text as UTF-8 content.',
   ].join('\n');
 }
+
+/** `rx-tcp-hub tracker --help`. */
+export const TRACKER_HELP = [
+  'usage: rx-tcp-hub tracker [--host H] [--port 5000] [--interval 2s] [--expire 6s] [--json]',
+  '',
+  "The filer's tracker (the seed's ip_server). Peers report {ID, Port} every interval; every",
+  'interval the tracker sends each live peer the table as {Broadcast: ""} with the body',
+  '"ID,IP,Port;ID,IP,Port" (IP as the tracker sees the peer). A peer whose reports stop for',
+  '--expire, or whose connection closes, leaves the table. Joins and leaves are printed. The first',
+  'line printed is the address listened on.',
+  '',
+  '  --host H        address to listen on (default 127.0.0.1; 0.0.0.0 accepts other machines)',
+  '  --port P        port to listen on (default 5000; 0: a free port, shown on the first line)',
+  '  --interval D    time between two broadcasts (default 2s; 500ms, 2s, 1m; a bare number is ms)',
+  '  --expire D      a peer silent this long leaves the table (default 6s)',
+  '  --json          print every event as one JSON line',
+  '  -h, --help      show this help',
+  '',
+  'commands, one per line:',
+  ...trackerCommandHelp().map((line) => `  ${line}`),
+].join('\n');
+
+/** `rx-tcp-hub peer --help`. */
+export const PEER_HELP = [
+  'usage: rx-tcp-hub peer --id NAME [--tracker host:port] [--host H] [--port 63330]',
+  '                       [--share DIR] [--downloads DIR] [--interval 2s] [--progress 2s] [--json]',
+  '',
+  "A filer peer (the seed's filer_client). Listens on --port or the next free port (the first line",
+  'printed is the address it got), reports {ID, Port} to the tracker every interval, keeps an',
+  "address book from the tracker's broadcasts, chats with other peers and transfers files.",
+  '',
+  '  --id NAME          the name reported to the tracker (no spaces, ":", ";" or ",")',
+  '  --tracker H:P      the tracker (a bare host means port 5000); without it, connect by host:port',
+  '  --host H           address to listen on (default 127.0.0.1; 0.0.0.0 accepts other machines)',
+  '  --port P           first port to try (default 63330; 0: a free port)',
+  '  --share DIR        the folder other peers may ls and get from (default: the current folder)',
+  '  --downloads DIR    where gets and peers\' puts land (default ./downloads, made if missing)',
+  '  --interval D       time between two reports to the tracker (default 2s)',
+  '  --progress D       time between two progress lines when the output is not a terminal (default 2s)',
+  '  --json             print every event as one JSON line',
+  '  -h, --help         show this help',
+  '',
+  'commands, one per line (<peer> is a name from peers, host:port, or a connection from list;',
+  'a peer named by name or address is connected to on demand; quote names with spaces: "my file"):',
+  ...peerCommandHelp().map((line) => `  ${line}`),
+  '',
+  'Text travels as the header {info: text}; text holding ":" or ";" travels as {info: ""} with the',
+  'text as UTF-8 content. On a terminal a transfer shows a progress bar; every transfer ends with a',
+  'summary line: size, time, MB/s, and the SHA-256 the receiver verified.',
+].join('\n');

@@ -11,8 +11,23 @@ export const CloseReasonKind = {
   ProtocolError: 'protocol-error',
   /** A send with failure-close failed; `error` says why. */
   SendFailed: 'send-failed',
-  /** A send with failure-close met a full outbound queue: the peer does not read fast enough. */
+  /**
+   * The outbound queue was full (`maxQueueBytes`) for a send with failure-close, or for any send
+   * with `onQueueFull: 'close'`: the peer does not read fast enough.
+   */
   SlowConsumer: 'slow-consumer',
+  /** Nothing arrived for `idleTimeoutMs`. */
+  IdleTimeout: 'idle-timeout',
+  /** A frame was started and not finished within `frameTimeoutMs` (a slowloris peer). */
+  FrameTimeout: 'frame-timeout',
+  /** No whole message arrived within `firstMessageTimeoutMs` of the connection opening. */
+  FirstMessageTimeout: 'first-message-timeout',
+  /** The first message did not pass the hub's `authenticate` hook (false, or it threw). */
+  AuthFailed: 'auth-failed',
+  /** The first message did not arrive, or was not judged, within `authTimeoutMs`. */
+  AuthTimeout: 'auth-timeout',
+  /** Refused at once: the hub already had `maxConnections` connections. */
+  MaxConnections: 'max-connections',
 } as const;
 
 export type CloseReasonKind = (typeof CloseReasonKind)[keyof typeof CloseReasonKind];

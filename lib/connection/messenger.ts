@@ -5,40 +5,33 @@
  * reading (TCP backpressure) rather than drop anything.
  */
 import type { Duplex } from 'node:stream';
-import { AsyncSubject, Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { AsyncSubject, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import {
   ConnectionClosedError,
-  InvalidOptionError,
+  FirstMessageTimeoutError,
+  FrameTimeoutError,
+  IdleTimeoutError,
   ProtocolError,
   QueueFullError,
   RxTcpHubError,
   SendFailedError,
 } from '../errors.js';
-import { DEFAULT_MAX_CONTENT_BYTES } from '../protocol/constants.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import { encodeFrame } from '../protocol/encode.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
+import { Activity, liveness, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
+import { DEFAULT_METRICS_INTERVAL_MS, TrafficCounters, sampleStats, type ConnectionStats } from './metrics.js';
+import { duration, resolveMessengerOptions, type MessengerOptions, type ResolvedMessengerOptions } from './options.js';
 
-/** Default outbound queue limit per connection: 64 MiB of frames not yet taken by the kernel. */
-export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
-/** Default bound of the inbox that holds messages while nobody subscribes: 1 MiB. */
-export const DEFAULT_MAX_INBOX_BYTES = 1024 * 1024;
-/** Default time a locally closed connection may take to flush before it is destroyed. */
-export const DEFAULT_LINGER_MS = 2000;
-
-export interface MessengerOptions {
-  /** Largest content a received frame may announce. Default 64 MiB. */
-  readonly maxContentBytes?: number;
-  /** Outbound queue limit in bytes; a send past it fails with `ERR_QUEUE_FULL`. Default 64 MiB. */
-  readonly maxQueueBytes?: number;
-  /** Bytes of received messages held while nothing subscribes to `messages$`; past it reading pauses. Default 1 MiB. */
-  readonly maxInboxBytes?: number;
-  /** How long `close()` lets queued frames flush before the socket is destroyed. Default 2000 ms. */
-  readonly lingerMs?: number;
-  /** Scheduler for clocks and timers; a `TestScheduler` in marble tests. Default `asyncScheduler`. */
-  readonly scheduler?: SchedulerLike;
-}
+export {
+  DEFAULT_FRAME_TIMEOUT_MS,
+  DEFAULT_LINGER_MS,
+  DEFAULT_MAX_INBOX_BYTES,
+  DEFAULT_MAX_QUEUE_BYTES,
+  type MessengerOptions,
+  type QueueFullPolicy,
+} from './options.js';
 
 /** A callback told when a frame was handed to the kernel (no argument) or failed (a typed error). */
 export type WriteCallback = (error?: RxTcpHubError) => void;
@@ -56,6 +49,9 @@ export type Transport = Duplex & {
   remoteAddress?: string | undefined;
   remotePort?: number | undefined;
 };
+
+/** `net.Socket` and `tls.TLSSocket` have it; in-memory sockets may not. */
+type KeepAliveSocket = { setKeepAlive?: (enable: boolean, initialDelayMs?: number) => unknown };
 
 const EMPTY = Buffer.alloc(0);
 const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
@@ -86,14 +82,28 @@ export class Messenger implements Target {
   readonly messages$: Observable<Message>;
   /** One close reason, then completes; a subscriber after the close still gets it. */
   readonly closed$: Observable<CloseReason>;
+  /** Each round-trip time the heartbeat measures, in ms; completes when the connection closes. */
+  readonly rtt$: Observable<number>;
 
   readonly maxQueueBytes: number;
-  private readonly maxInboxBytes: number;
-  private readonly lingerMs: number;
+  private readonly options: ResolvedMessengerOptions;
   private readonly scheduler: SchedulerLike;
   private readonly decoder: FrameDecoder;
+  private readonly traffic = new TrafficCounters();
+  private readonly activity = new Activity();
+  private watchdog: Subscription | undefined;
+  private latestRtt: number | undefined;
+  private readonly rttSubscribers = new Set<Subscriber<number>>();
+  private pingSequence = 0;
+  private pingSentAt = -1;
   private readonly closedSubject = new AsyncSubject<CloseReason>();
-  private readonly subscribers = new Set<Subscriber<Message>>();
+  /**
+   * Replaced, never changed in place: a subscriber added while a message is being delivered (the
+   * hub subscribes to a connection it lets in on its first message) does not get that message too.
+   */
+  private subscribers: readonly Subscriber<Message>[] = [];
+  /** Scheduler time of the chunk being decoded. */
+  private now = 0;
   private inbox: Message[] = [];
   private inboxBytes = 0;
   private reason: CloseReason | undefined;
@@ -105,18 +115,22 @@ export class Messenger implements Target {
     this.corked = false;
     this.socket.uncork();
   };
+  private readonly onMessage = (message: Message): void => this.deliver(message);
 
+  /**
+   * @throws InvalidOptionError naming an option whose value cannot be used
+   */
   constructor(socket: Transport, id: string, options: MessengerOptions = {}, addr?: Address) {
     this.socket = socket;
     this.id = id;
     this.addr = addr ?? { host: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
-    this.scheduler = options.scheduler ?? asyncScheduler;
-    this.maxQueueBytes = byteOption('maxQueueBytes', options.maxQueueBytes, DEFAULT_MAX_QUEUE_BYTES);
-    this.maxInboxBytes = byteOption('maxInboxBytes', options.maxInboxBytes, DEFAULT_MAX_INBOX_BYTES);
-    this.lingerMs = byteOption('lingerMs', options.lingerMs, DEFAULT_LINGER_MS);
-    this.decoder = new FrameDecoder({ maxContentBytes: options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES });
+    this.options = resolveMessengerOptions(options);
+    this.scheduler = this.options.scheduler;
+    this.maxQueueBytes = this.options.maxQueueBytes;
+    this.decoder = new FrameDecoder({ maxContentBytes: this.options.maxContentBytes });
     this.closed$ = this.closedSubject.asObservable();
     this.messages$ = new Observable<Message>((subscriber) => this.addSubscriber(subscriber));
+    this.rtt$ = new Observable<number>((subscriber) => this.addRttSubscriber(subscriber));
     this.socketClosed = new Promise((resolve) => {
       if (socket.destroyed) resolve();
       else socket.once('close', () => resolve());
@@ -128,6 +142,9 @@ export class Messenger implements Target {
       this.socketError ??= error;
     });
     socket.on('close', () => this.onClose());
+    // TCP keepalive finds a dead peer even with the heartbeat off.
+    (socket as KeepAliveSocket).setKeepAlive?.(true, this.options.keepAliveDelayMs);
+    this.startWatchdog();
   }
 
   /** True once the connection has closed (its `closed$` has emitted). */
@@ -143,6 +160,42 @@ export class Messenger implements Target {
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
     return this.socket.writableLength;
+  }
+
+  /** The latest round-trip time the heartbeat measured, in ms; undefined before any (or with a peer that does not answer). */
+  get rtt(): number | undefined {
+    return this.latestRtt;
+  }
+
+  /** `stats()` at once, then every second, and a last time at the close; then completes. See `metricsEvery`. */
+  get metrics$(): Observable<ConnectionStats> {
+    // Made on demand: most connections are never sampled one by one.
+    return this.metricsEvery(DEFAULT_METRICS_INTERVAL_MS);
+  }
+
+  /** A snapshot of this connection's traffic: bytes and messages both ways, queue depth, rtt. */
+  stats(): ConnectionStats {
+    const t = this.traffic;
+    return {
+      id: this.id,
+      bytesIn: t.bytesIn,
+      bytesOut: t.bytesOut,
+      messagesIn: t.messagesIn,
+      messagesOut: t.messagesOut,
+      queuedBytes: this.socket.writableLength,
+      rtt: this.latestRtt,
+      closed: this.reason !== undefined,
+    };
+  }
+
+  /**
+   * `stats()` at once, then every `periodMs` on the connection's scheduler, and a last time when
+   * the connection closes; then completes. Lazy: nothing runs until subscribed.
+   * @example
+   * messenger.metricsEvery(500).subscribe(({ bytesIn, queuedBytes }) => console.log(bytesIn, queuedBytes));
+   */
+  metricsEvery(periodMs: number): Observable<ConnectionStats> {
+    return sampleStats(() => this.stats(), periodMs, this.scheduler, this.closed$);
   }
 
   /** Resolves when the underlying socket is fully closed (its handle released). */
@@ -168,7 +221,7 @@ export class Messenger implements Target {
   /**
    * Queues an encoded frame (see `encodeFrame`); the hub's operators use it to encode a broadcast
    * once. Throws synchronously, with nothing written, when the connection is closed or the frame
-   * would pass `maxQueueBytes`.
+   * would pass `maxQueueBytes` (with `onQueueFull: 'close'`, after closing it as `slow-consumer`).
    */
   write(frame: Frame, done?: WriteCallback): void {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
@@ -177,9 +230,15 @@ export class Messenger implements Target {
     const size = frameLength(frame);
     const queued = this.socket.writableLength;
     if (queued + size > this.maxQueueBytes) {
-      throw new QueueFullError(this.id, queued, size, this.maxQueueBytes);
+      const error = new QueueFullError(this.id, queued, size, this.maxQueueBytes);
+      if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
+      throw error;
     }
-    this.sendTime = this.scheduler.now();
+    const now = this.scheduler.now();
+    this.sendTime = now;
+    this.activity.sent(now);
+    this.traffic.bytesOut += size;
+    this.traffic.messagesOut++;
     if (!this.corked) {
       // Writes made in one tick leave as one writev.
       this.corked = true;
@@ -200,6 +259,28 @@ export class Messenger implements Target {
    * up to `lingerMs`; any other reason destroys the socket at once. Idempotent: the first reason wins.
    */
   close(reason: CloseReasonKind = CloseReasonKind.Local, error?: Error): void {
+    this.closeWithin(reason, error, this.options.lingerMs);
+  }
+
+  /**
+   * Closes this side (reason `local`) and lets queued frames flush for up to `deadlineMs`, then
+   * destroys the socket. Resolves when the socket has closed: true when every queued frame was
+   * handed to the kernel, false when the deadline (or the peer) cut the flush short. On a
+   * connection already closed it only waits for the socket.
+   * @param deadlineMs default `lingerMs`
+   */
+  async drain(deadlineMs: number = this.options.lingerMs): Promise<boolean> {
+    this.closeWithin(CloseReasonKind.Local, undefined, duration('deadlineMs', deadlineMs, 0));
+    await this.socketClosed;
+    // Finished means every byte was handed to the kernel, whether or not the peer's FIN came.
+    return this.socket.writableFinished;
+  }
+
+  toString(): string {
+    return `${this.id} (${formatAddress(this.addr)})`;
+  }
+
+  private closeWithin(reason: CloseReasonKind, error: Error | undefined, lingerMs: number): void {
     if (this.reason !== undefined) return;
     // The reason is settled before the socket is touched: anything a destroy calls back into
     // (a failed write's callback, say) then finds the connection already closed for this reason.
@@ -207,14 +288,60 @@ export class Messenger implements Target {
     if (reason === CloseReasonKind.Local) {
       this.socket.resume(); // keep reading to the peer's FIN, so the socket can close
       this.socket.end();
-      if (!this.socket.destroyed) this.linger = this.scheduler.schedule(() => this.socket.destroy(), this.lingerMs);
+      if (!this.socket.destroyed) {
+        this.linger = this.scheduler.schedule(() => this.socket.destroy(), lingerMs);
+      }
     } else {
       this.socket.destroy();
     }
   }
 
-  toString(): string {
-    return `${this.id} (${formatAddress(this.addr)})`;
+  private startWatchdog(): void {
+    const o = this.options;
+    if (o.heartbeatMs + o.idleTimeoutMs + o.frameTimeoutMs + o.firstMessageTimeoutMs + o.connectCheckMs === 0) return;
+    this.watchdog = liveness(this.activity, o, this.scheduler).subscribe((signal) => this.onLiveness(signal));
+  }
+
+  private onLiveness(signal: LivenessSignal): void {
+    const o = this.options;
+    switch (signal) {
+      case 'heartbeat':
+        this.pingSequence++;
+        if (this.writeCheck(pingHeader(this.pingSequence))) this.pingSentAt = this.scheduler.now();
+        return;
+      case CloseReasonKind.IdleTimeout:
+        return this.close(signal, new IdleTimeoutError(this.id, o.idleTimeoutMs));
+      case CloseReasonKind.FrameTimeout:
+        return this.close(signal, new FrameTimeoutError(this.id, o.frameTimeoutMs));
+      case CloseReasonKind.FirstMessageTimeout:
+        return this.close(signal, new FirstMessageTimeoutError(this.id, o.firstMessageTimeoutMs));
+    }
+  }
+
+  /** A ping is answered; the pong of our latest ping measures the round trip. */
+  private onCheck(header: Header): void {
+    const ping = pingOf(header);
+    if (ping !== undefined) this.writeCheck(pongHeader(ping));
+    const pong = pongOf(header);
+    if (pong !== undefined && pong === this.pingSequence && this.pingSentAt >= 0) {
+      const rtt = this.scheduler.now() - this.pingSentAt;
+      this.pingSentAt = -1;
+      this.latestRtt = rtt;
+      for (const subscriber of this.rttSubscribers) subscriber.next(rtt);
+    }
+  }
+
+  /** Sends a connection check when the queue has room for it; a check never fails or closes anything. */
+  private writeCheck(header: HeaderInput): boolean {
+    if (this.reason !== undefined) return false;
+    const frame = encodeFrame(header);
+    if (this.socket.writableLength + frameLength(frame) > this.maxQueueBytes) return false;
+    try {
+      this.write(frame);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The typed error of a write's callback, or undefined when the frame really reached the kernel. */
@@ -238,40 +365,65 @@ export class Messenger implements Target {
       this.inboxBytes -= inboxCost(message);
       subscriber.next(message);
     }
+    if (subscriber.closed) return noop; // it took what it wanted from the inbox (take(1), say)
     if (this.reason !== undefined) {
       subscriber.complete();
       return noop;
     }
-    this.subscribers.add(subscriber);
-    if (this.socket.isPaused() && this.inboxBytes <= this.maxInboxBytes) this.socket.resume();
+    this.subscribers = [...this.subscribers, subscriber];
+    if (this.socket.isPaused() && this.inboxBytes <= this.options.maxInboxBytes) this.socket.resume();
     return () => {
-      this.subscribers.delete(subscriber);
+      this.subscribers = this.subscribers.filter((s) => s !== subscriber);
+    };
+  }
+
+  private addRttSubscriber(subscriber: Subscriber<number>): () => void {
+    if (this.reason !== undefined) {
+      subscriber.complete();
+      return noop;
+    }
+    this.rttSubscribers.add(subscriber);
+    return () => {
+      this.rttSubscribers.delete(subscriber);
     };
   }
 
   private onData(chunk: Buffer): void {
     if (this.reason !== undefined) return;
+    const traffic = this.traffic;
+    const before = traffic.messagesIn;
+    traffic.bytesIn += chunk.length;
+    // One clock read per chunk: the messages it completes all arrived at this instant.
+    this.now = this.scheduler.now();
     try {
-      this.decoder.push(chunk, (message) => this.deliver(message));
+      this.decoder.push(chunk, this.onMessage);
     } catch (error) {
       if (error instanceof ProtocolError) this.close(CloseReasonKind.ProtocolError, error);
       else throw error;
+      return;
     }
+    this.activity.received(this.now, traffic.messagesIn !== before, this.decoder.atBoundary);
   }
 
   private deliver(message: Message): void {
     if (this.reason !== undefined) return;
-    this.recvTime = this.scheduler.now();
-    if (isCheck(message)) return; // the seed's connection check is consumed here
-    this.header = message.header;
-    this.body = message.content;
-    if (this.subscribers.size === 0) {
-      this.inbox.push(message);
-      this.inboxBytes += inboxCost(message);
-      if (this.inboxBytes > this.maxInboxBytes) this.socket.pause();
+    this.traffic.messagesIn++;
+    this.recvTime = this.now;
+    if (isCheck(message)) {
+      // The seed's connection check is consumed here, whatever else it carries.
+      if (message.header['ping'] !== undefined || message.header['pong'] !== undefined) this.onCheck(message.header);
       return;
     }
-    for (const subscriber of this.subscribers) subscriber.next(message);
+    this.header = message.header;
+    this.body = message.content;
+    const subscribers = this.subscribers;
+    if (subscribers.length === 0) {
+      this.inbox.push(message);
+      this.inboxBytes += inboxCost(message);
+      if (this.inboxBytes > this.options.maxInboxBytes) this.socket.pause();
+      return;
+    }
+    for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(message);
   }
 
   private onEnd(): void {
@@ -294,9 +446,13 @@ export class Messenger implements Target {
   private finish(reason: CloseReason): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
-    const subscribers = [...this.subscribers];
-    this.subscribers.clear();
+    this.watchdog?.unsubscribe();
+    const subscribers = this.subscribers;
+    this.subscribers = [];
     for (const subscriber of subscribers) subscriber.complete();
+    const rttSubscribers = [...this.rttSubscribers];
+    this.rttSubscribers.clear();
+    for (const subscriber of rttSubscribers) subscriber.complete();
     this.closedSubject.next(reason);
     this.closedSubject.complete();
   }
@@ -307,12 +463,4 @@ function noop(): void {}
 /** What a waiting message counts against `maxInboxBytes`: its content plus a share for its header. */
 function inboxCost(message: Message): number {
   return message.content.length + 64;
-}
-
-function byteOption(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new InvalidOptionError(name, value, 'a whole number >= 0');
-  }
-  return value;
 }

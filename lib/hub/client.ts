@@ -1,9 +1,15 @@
-/** A hub of outgoing connections (the seed's `Client`), dialled one by one with `connect`. */
+/**
+ * A hub of outgoing connections (the seed's `Client`): `connect` dials once, `dial` keeps a
+ * connection up, dialling again with backoff whenever it closes. Either may use TLS.
+ */
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { Observable, Subject } from 'rxjs';
 import { ConnectFailedError, HubStoppedError, InvalidOptionError } from '../errors.js';
 import type { Messenger } from '../connection/messenger.js';
 import { Hub, type HubOptions } from './hub.js';
+import { ReconnectingConnection, type ReconnectingOptions } from './reconnecting-connection.js';
+import { secureContextOf } from './tls.js';
 
 /** Default time a dial may take before it fails with `ERR_CONNECT_FAILED`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -11,7 +17,21 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export interface ClientOptions extends HubOptions {
   /** Time a dial may take. Default 10 s. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Dial with TLS, with these `node:tls` options (`ca` to trust a private CA; `cert` and `key` for
+   * mutual TLS). A dial succeeds once the handshake is done. Default: plain TCP.
+   */
+  readonly tls?: ConnectionOptions;
 }
+
+/** Options of one dial. */
+export interface ConnectOptions {
+  /** TLS options for this dial instead of the client's `tls`; `false` dials plain TCP. */
+  readonly tls?: ConnectionOptions | false;
+}
+
+/** Options of `dial`: the backoff, the bounded queue for sends while down, and TLS. */
+export interface DialOptions extends Omit<ReconnectingOptions, 'scheduler'>, ConnectOptions {}
 
 /** The outcome of one dial: the seed's `connect_success_callback` / `connect_fail_callback`. */
 export type DialEvent =
@@ -30,6 +50,9 @@ export class Client extends Hub {
   private readonly dialEvents = new Subject<DialEvent>();
   /** Pending dials, each with the function that abandons it. */
   private readonly pending = new Map<Socket, (cause: Error) => void>();
+  /** Connections made by `dial` and not closed yet. */
+  private readonly dialled = new Set<ReconnectingConnection>();
+  private readonly tls: TlsSettings | undefined;
 
   constructor(options: ClientOptions = {}) {
     super(options);
@@ -38,15 +61,18 @@ export class Client extends Hub {
       throw new InvalidOptionError('connectTimeoutMs', timeout, 'a whole number of milliseconds > 0');
     }
     this.dials$ = this.dialEvents.asObservable();
+    this.tls = options.tls ? tlsSettings('tls', options.tls) : undefined;
   }
 
   /**
    * Opens one more connection (the seed's `add_connection`). Lazy: the dial starts on subscribe,
    * so `retry()` re-dials. Emits the new Messenger, already in `messengers`, then completes; errors
    * with `ConnectFailedError`. Unsubscribing before the connection is made abandons the dial; after,
-   * the connection stays open in the hub.
+   * the connection stays open in the hub. With TLS (the client's `tls`, or `options.tls`) the dial
+   * succeeds once the handshake is done; a failed handshake is a `ConnectFailedError` whose `cause`
+   * is the TLS error (e.g. code `SELF_SIGNED_CERT_IN_CHAIN` for a server it does not trust).
    */
-  connect(host: string, port: number): Observable<Messenger> {
+  connect(host: string, port: number, options: ConnectOptions = {}): Observable<Messenger> {
     return new Observable<Messenger>((subscriber) => {
       if (this.isStopped) {
         subscriber.error(new HubStoppedError());
@@ -56,7 +82,17 @@ export class Client extends Hub {
         subscriber.error(new ConnectFailedError(host, port, new InvalidOptionError('port', port, 'a port number from 1 to 65535')));
         return;
       }
-      const socket = netConnect({ host, port, noDelay: true, keepAlive: true });
+      let tls: TlsSettings | undefined;
+      try {
+        tls = options.tls === undefined ? this.tls : options.tls === false ? undefined : tlsSettings('tls', options.tls);
+      } catch (error) {
+        subscriber.error(new ConnectFailedError(host, port, error));
+        return;
+      }
+      const socket = tls ? tlsConnect({ ...tls.options, secureContext: tls.secureContext, host, port }) : netConnect({ host, port, noDelay: true, keepAlive: true });
+      // tls.connect's types lack these options of the socket under it.
+      if (tls) socket.setNoDelay(true).setKeepAlive(true);
+      const connected = tls ? 'secureConnect' : 'connect';
       const timeoutMs = (this.options as ClientOptions).connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
       const timer = this.scheduler.schedule(() => socket.destroy(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs);
       let settled = false;
@@ -77,7 +113,7 @@ export class Client extends Hub {
           subscriber.error(new HubStoppedError());
           return;
         }
-        const messenger = this.adopt(socket);
+        const messenger = this.adopt(socket, undefined, 'dialled');
         this.dialEvents.next({ type: 'connected', host, port, messenger });
         subscriber.next(messenger);
         subscriber.complete();
@@ -91,11 +127,11 @@ export class Client extends Hub {
       const cleanup = () => {
         timer.unsubscribe();
         this.pending.delete(socket);
-        socket.off('connect', onConnect);
+        socket.off(connected, onConnect);
         socket.off('error', fail);
         socket.off('close', onClose);
       };
-      socket.once('connect', onConnect);
+      socket.once(connected, onConnect);
       socket.once('error', fail);
       socket.once('close', onClose);
       return () => {
@@ -108,10 +144,49 @@ export class Client extends Hub {
     });
   }
 
-  /** Abandons pending dials, closes every connection, completes every stream. */
+  /**
+   * Keeps a connection to `host:port` up: dials now, and whenever the connection closes dials again
+   * after an exponential, fully jittered, capped delay (see `retryWithBackoff`), on the hub's
+   * scheduler. Its `state$` tells every step; its `messages$` goes on across reconnects; `send()`
+   * fails fast with `NotConnectedError` while it is down, unless `queueWhileDown` bounds a queue.
+   * Each connection it makes is one of this hub's `messengers`. `close()` ends it; so does `stop()`.
+   *
+   * @throws InvalidOptionError for a bad port, backoff, queue or TLS option; HubStoppedError
+   * @example
+   * const tracker = client.dial('127.0.0.1', 5000, { maxMs: 5000, queueWhileDown: { maxMessages: 100, maxBytes: 1 << 20 } });
+   * tracker.state$.pipe(filter((s) => s.type === 'open')).subscribe(({ messenger }) => void messenger.send({ ID: 'me' }));
+   * await tracker.send({ info: 'hello' }); // queued until the connection is open
+   */
+  dial(host: string, port: number, options: DialOptions = {}): ReconnectingConnection {
+    if (this.isStopped) throw new HubStoppedError();
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new InvalidOptionError('port', port, 'a port number from 1 to 65535');
+    // Checked now rather than at every dial.
+    const tls = options.tls ? { ...options.tls, secureContext: tlsSettings('tls', options.tls).secureContext } : options.tls;
+    const { tls: _tls, ...rest } = options;
+    const connection = new ReconnectingConnection({ host, port }, this.connect(host, port, tls === undefined ? {} : { tls }), {
+      ...rest,
+      scheduler: this.scheduler,
+    });
+    this.dialled.add(connection);
+    connection.state$.subscribe({ complete: () => this.dialled.delete(connection) });
+    return connection;
+  }
+
+  /** Abandons pending dials, ends dialled connections, closes every connection, completes every stream. */
   protected override async shutdown(): Promise<void> {
+    for (const connection of [...this.dialled]) void connection.close();
     for (const abandon of [...this.pending.values()]) abandon(new HubStoppedError());
     await super.shutdown();
     this.dialEvents.complete();
   }
+}
+
+/** TLS options with their secure context, made once. */
+interface TlsSettings {
+  readonly options: ConnectionOptions;
+  readonly secureContext: SecureContext;
+}
+
+function tlsSettings(option: string, options: ConnectionOptions): TlsSettings {
+  return { options, secureContext: options.secureContext ?? secureContextOf(option, options) };
 }

@@ -1,9 +1,12 @@
 /**
  * What Server and Client share: the live list of Messengers, and the two streams merged from
  * theirs. `connections$` merges every Messenger's opening and `closed$`; `incoming$` merges every
- * Messenger's `messages$`. Sending is a chain of the operators in `operators.ts`.
+ * Messenger's `messages$`. Sending is a chain of the operators in `operators.ts`. A connection is
+ * admitted (under `maxConnections`), adopted, greeted (`hello`), and, with `authenticate`, joins
+ * the live list only once its first message has passed.
  */
 import {
+  AsyncSubject,
   Observable,
   Subject,
   asyncScheduler,
@@ -15,16 +18,24 @@ import {
   toArray,
   type SchedulerLike,
 } from 'rxjs';
-import { HubStoppedError, UnknownConnectionError } from '../errors.js';
+import { HubStoppedError, TooManyConnectionsError, UnknownConnectionError } from '../errors.js';
 import { CloseReasonKind, type Address, type CloseReason } from '../connection/close-reason.js';
-import { Messenger, type MessengerOptions, type Transport } from '../connection/messenger.js';
+import { Messenger, type Transport } from '../connection/messenger.js';
+import { DEFAULT_METRICS_INTERVAL_MS, sampleStats } from '../connection/metrics.js';
+import { DEFAULT_LINGER_MS, duration } from '../connection/options.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { HeaderInput } from '../protocol/message.js';
+import { authenticate } from './authenticate.js';
+import { resolveHubOptions, type ConnectionSide, type HubOptions, type ResolvedHubOptions } from './hub-options.js';
+import { HubTally, RefusalReason, type HubStats } from './hub-stats.js';
 import { closeOnFailure, sendEach, type Received, type SendOutcome } from './operators.js';
 
-export interface HubOptions extends MessengerOptions {
-  /** Prefix of connection ids: `c` gives `c1`, `c2`, ... Default `c`. */
-  readonly idPrefix?: string;
+export type { ConnectionSide, Hello, HubOptions } from './hub-options.js';
+
+/** Options of `stop()`. */
+export interface StopOptions {
+  /** How long queued frames may take to flush before each socket is destroyed. Default `lingerMs` (2 s). */
+  readonly drainMs?: number;
 }
 
 /** A connection opened; `alive` counts the live connections after it. */
@@ -71,11 +82,21 @@ export class Hub {
   readonly connections$: Observable<ConnectionEvent>;
   /** Every message received on any connection, with its sender; completes when the hub stops. */
   readonly incoming$: Observable<Incoming>;
+  /** `stats()` at once, then every second, and a last time once stopped; then completes. See `metricsEvery`. */
+  readonly metrics$: Observable<HubStats>;
 
   protected readonly options: HubOptions;
   protected readonly scheduler: SchedulerLike;
+  private readonly resolved: ResolvedHubOptions;
   private readonly live = new Map<string, Messenger>();
+  /** Every adopted connection not closed yet: live, or still authenticating. */
+  private readonly open = new Set<Messenger>();
+  private readonly tally = new HubTally();
+  /** Connections waiting for the authentication gate. */
+  private readonly gate = new Subject<Messenger>();
   private readonly added = new Subject<Messenger>();
+  private readonly stopped$ = new AsyncSubject<void>();
+  private drainMs: number;
   private readonly events = new Subject<ConnectionEvent>();
   private readonly stopping = new Subject<void>();
   /** Every adopted Messenger whose socket has not closed yet, live or lingering. */
@@ -84,9 +105,19 @@ export class Hub {
   private stopped = false;
   private stopDone: Promise<void> | undefined;
 
+  /**
+   * @throws InvalidOptionError naming the first option whose value cannot be used
+   */
   constructor(options: HubOptions = {}) {
     this.options = options;
+    this.resolved = resolveHubOptions(options);
+    this.drainMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.scheduler = options.scheduler ?? asyncScheduler;
+    if (options.authenticate) {
+      this.gate
+        .pipe(authenticate(options.authenticate, this.resolved.authTimeoutMs, this.scheduler))
+        .subscribe((messenger) => this.added.next(messenger));
+    }
     // The hub's own bookkeeping is one subscription to the merged open/close stream.
     this.added
       .pipe(
@@ -111,6 +142,28 @@ export class Hub {
         messenger.messages$.pipe(map((message): Incoming => ({ header: message.header, content: message.content, from: messenger }))),
       ),
     );
+    this.metrics$ = this.metricsEvery(DEFAULT_METRICS_INTERVAL_MS);
+  }
+
+  /**
+   * A snapshot of the hub: live and authenticating connections, bytes and messages both ways over
+   * every connection it has had, bytes queued now, closes and refusals by reason.
+   */
+  stats(): HubStats {
+    let queuedBytes = 0;
+    for (const messenger of this.unreleased) queuedBytes += messenger.queuedBytes;
+    const open = [...this.open].map((messenger) => messenger.stats());
+    return this.tally.snapshot(this.live.size, this.open.size - this.live.size, open, queuedBytes);
+  }
+
+  /**
+   * `stats()` at once, then every `periodMs` on the hub's scheduler, and a last time once the hub
+   * has stopped; then completes. Lazy: nothing runs until subscribed.
+   * @example
+   * hub.metricsEvery(5000).subscribe(({ connections, queuedBytes, closes }) => console.log(connections, queuedBytes, closes));
+   */
+  metricsEvery(periodMs: number): Observable<HubStats> {
+    return sampleStats(() => this.stats(), periodMs, this.scheduler, this.stopped$);
   }
 
   /** The live connections, oldest first (the seed's `messengers`). A fresh array each call. */
@@ -180,11 +233,24 @@ export class Hub {
 
   /**
    * Closes every connection and completes every stream. Resolves when every socket is closed.
-   * Subclasses close their listener or pending dials first. A second call gets the first call's
-   * promise, so it too resolves only when every socket is closed.
+   * Subclasses close their listener or pending dials first. Queued frames flush for up to
+   * `drainMs` (default `lingerMs`) before the sockets still flushing are destroyed. A second call
+   * gets the first call's promise, so it too resolves only when every socket is closed.
+   * @example
+   * await server.stop({ drainMs: 10_000 });
    */
-  stop(): Promise<void> {
-    this.stopDone ??= this.shutdown();
+  stop(options: StopOptions = {}): Promise<void> {
+    if (this.stopDone === undefined) {
+      try {
+        this.drainMs = duration('drainMs', options.drainMs, this.drainMs);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      this.stopDone = this.shutdown().then(() => {
+        this.stopped$.next();
+        this.stopped$.complete();
+      });
+    }
     return this.stopDone;
   }
 
@@ -193,7 +259,9 @@ export class Hub {
     this.stopped = true;
     this.stopping.next();
     this.stopping.complete();
-    for (const messenger of this.messengers) messenger.close(CloseReasonKind.Local);
+    // Connections still authenticating are closed too, so the gate lets nothing in after this.
+    for (const messenger of [...this.open]) void messenger.drain(this.drainMs);
+    this.gate.complete();
     this.added.complete();
     // Also waits for connections closed before stop() that are still flushing (lingering).
     await Promise.all([...this.unreleased].map((m) => m.whenSocketClosed()));
@@ -205,17 +273,65 @@ export class Hub {
     return this.stopping.asObservable();
   }
 
-  /** Wraps an open socket in a Messenger and adds it to the hub. */
-  protected adopt(socket: Transport, addr?: Address): Messenger {
+  /**
+   * Asks whether one more connection may come in; a Server calls it for each accepted socket,
+   * before `adopt`. When the hub is stopped or already holds `maxConnections`, destroys the socket,
+   * counts the refusal (`stats().refusals`) and returns false.
+   * @param pending connections accepted but not adopted yet (TLS handshakes in progress), which
+   *   count against `maxConnections` too
+   */
+  protected admit(socket: Transport, pending = 0): boolean {
+    const full = this.open.size + pending >= this.resolved.maxConnections;
+    const refusal = this.stopped ? RefusalReason.Stopped : full ? RefusalReason.MaxConnections : undefined;
+    if (refusal === undefined) return true;
+    this.tally.refused(refusal);
+    socket.destroy();
+    return false;
+  }
+
+  /**
+   * Wraps an open socket in a Messenger and adds it to the hub: at once, or once it has passed
+   * `authenticate`. `side` picks the defaults of its side: an accepted connection gets the
+   * first-message deadline, a dialled one the seed's connection check.
+   *
+   * Past `maxConnections` (for a caller that did not `admit` first) the socket is destroyed, the
+   * refusal counted, and the Messenger returned is already closed as `max-connections`.
+   * @throws HubStoppedError when the hub is stopped (the socket is destroyed)
+   */
+  protected adopt(socket: Transport, addr?: Address, side?: ConnectionSide): Messenger {
     if (this.stopped) {
       socket.destroy();
       throw new HubStoppedError();
     }
-    const messenger = new Messenger(socket, `${this.options.idPrefix ?? 'c'}${this.nextId++}`, this.options, addr);
+    const full = this.open.size >= this.resolved.maxConnections;
+    const options = this.resolved.connection[side ?? 'unknown'];
+    const messenger = new Messenger(socket, `${this.options.idPrefix ?? 'c'}${this.nextId++}`, options, addr);
     this.unreleased.add(messenger);
     void messenger.whenSocketClosed().then(() => this.unreleased.delete(messenger));
-    this.added.next(messenger);
+    if (full) {
+      this.tally.refused(RefusalReason.MaxConnections);
+      messenger.close(CloseReasonKind.MaxConnections, new TooManyConnectionsError(this.resolved.maxConnections));
+      return messenger;
+    }
+    this.open.add(messenger);
+    messenger.closed$.subscribe(({ reason }) => {
+      this.open.delete(messenger);
+      this.tally.closed(reason, messenger.stats());
+    });
+    if (this.resolved.hello) this.greet(messenger, this.resolved.hello);
+    if (messenger.closed) return messenger;
+    if (this.options.authenticate) this.gate.next(messenger);
+    else this.added.next(messenger);
     return messenger;
+  }
+
+  private greet(messenger: Messenger, hello: readonly Buffer[]): void {
+    try {
+      messenger.write(hello);
+    } catch (error) {
+      // Only a hello larger than maxQueueBytes gets here: the connection cannot be used as configured.
+      messenger.close(CloseReasonKind.SendFailed, error as Error);
+    }
   }
 
   private async deliver(targets: Messenger[], header: HeaderInput, content: Uint8Array | undefined, closeOnFail: boolean): Promise<SendOutcome<Messenger>[]> {

@@ -40,6 +40,8 @@ export class IncomingTransfer extends TransferBase {
       checkName(this.name);
       this.localName = checkName(localName ?? this.name);
       await this.prepare();
+      // Cancelled while the part file was being prepared: the peer never hears of it.
+      if (this.isEnding) return;
       this.expectingStart = true;
       this.peerKnows = true;
       this.link.send({ op: 'get', id: this.wireId, name: this.name, ...this.claim() }).catch((error: unknown) => this.interrupt(String(error)));
@@ -115,13 +117,10 @@ export class IncomingTransfer extends TransferBase {
     this.received = offset;
     this.written = offset;
     this.size = size;
+    // Set now: the chunks that follow are hashed as they arrive.
+    this.hash = offset === 0 ? createHash('sha256') : this.haveHash!;
     this.serial(async () => {
-      if (offset === 0) {
-        if (this.have > 0) await this.restart();
-        this.hash = createHash('sha256');
-      } else {
-        this.hash = this.haveHash!;
-      }
+      if (offset === 0 && this.have > 0) await this.restart();
       this.begin(size, offset);
     });
   }
@@ -141,9 +140,11 @@ export class IncomingTransfer extends TransferBase {
     this.bufferedChunks++;
     this.inFlightBytes = this.received - this.written;
     this.track();
+    // Chunks arrive in file order (checked above), so they are hashed as they arrive: the hashing
+    // of one overlaps the disk write of the one before, which the file work below serializes.
+    this.hash!.update(data);
     this.serial(
       async () => {
-        this.hash!.update(data);
         await writeAll(this.file!, data, offset);
         this.written = offset + data.length;
         this.bytes = this.written;

@@ -52,6 +52,8 @@ export class OutgoingTransfer extends TransferBase {
       checkName(this.name);
       this.path = resolve(file);
       await this.openSource(this.path);
+      // Cancelled while the file was being opened: the peer never hears of it.
+      if (this.isEnding) return;
       this.expectingAccept = true;
       this.peerKnows = true;
       this.link.send({ op: 'put', id: this.wireId, name: this.name, size: this.size! }).catch((error: unknown) => this.interrupt(String(error)));
@@ -151,14 +153,22 @@ export class OutgoingTransfer extends TransferBase {
     this.reading = false;
     if (this.ending) return;
     const data = buffer.subarray(0, length);
-    this.hash!.update(data);
     this.next = offset + length;
     this.unacked.push({ end: this.next, buffer });
     this.inFlightBytes = this.next - this.acked;
     this.bufferedChunks = this.unacked.length + this.free.length;
     this.track();
     this.link.send({ op: 'chunk', id: this.wireId, offset, data }).catch((error: unknown) => this.interrupt(String(error)));
-    this.pump();
+    // The next read starts before this chunk is hashed, so the disk works while the hash runs.
+    // Reads are serial, so chunks are still hashed in file order; the last one is hashed before
+    // pump() sends the end and its digest.
+    if (this.next >= this.size!) {
+      this.hash!.update(data);
+      this.pump();
+    } else {
+      this.pump();
+      this.hash!.update(data);
+    }
   }
 
   private onAck(offset: number): void {

@@ -163,6 +163,8 @@ export abstract class TransferBase {
 
   /** Starts the request timer: no answer within `requestTimeoutMs` fails the transfer. */
   protected awaitAnswer(what: string): void {
+    // A timer armed after the end would never be cleared, and would hold the process open.
+    if (this.ending) return;
     const ms = this.context.options.requestTimeoutMs;
     this.timer = this.context.options.scheduler.schedule(() => this.fail(new TransferTimeoutError(what, ms), true), ms);
   }

@@ -1,0 +1,22 @@
+/** The implementations, by the name `--impl` takes, loaded only in the worker that runs one. */
+import type { Implementation } from './types.js';
+
+export const IMPLEMENTATIONS = {
+  net: async () => (await import('./net.js')).implementation,
+  'rx-tcp-hub': async () => (await import('./hub.js')).implementation,
+  ws: async () => (await import('./ws.js')).implementation,
+  axon: async () => (await import('./axon.js')).implementation,
+} satisfies Record<string, () => Promise<Implementation>>;
+
+export type ImplName = keyof typeof IMPLEMENTATIONS;
+
+/** The order of the report's rows; `net` is reference (a), every ratio is to it. */
+export const IMPL_NAMES = Object.keys(IMPLEMENTATIONS) as ImplName[];
+export const REFERENCE: ImplName = 'net';
+
+export const IMPL_LABELS: Record<ImplName, string> = {
+  net: 'net (ref a)',
+  'rx-tcp-hub': 'rx-tcp-hub',
+  ws: 'ws (ref b)',
+  axon: 'axon (ref c)',
+};

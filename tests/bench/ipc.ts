@@ -1,0 +1,49 @@
+/** The messages between the runner and its worker processes. */
+import type { Mode } from './impls/types.js';
+
+export type Request = { id: number } & (
+  | { cmd: 'listen'; mode: Mode }
+  | { cmd: 'connect'; mode: Mode; port: number; connections: number }
+  | { cmd: 'whenConnections'; count: number }
+  /** Arms the receiving side: `total` messages of `type` with `size` content bytes, seq 0.. per connection. */
+  | { cmd: 'arm'; type: string; size: number; total: number }
+  | { cmd: 'collect' }
+  | { cmd: 'send'; count: number; size: number }
+  | { cmd: 'broadcast'; count: number }
+  | { cmd: 'pingPong'; count: number }
+  | { cmd: 'memory' }
+  | { cmd: 'stop' }
+);
+
+/** Spreads over the union, so each request keeps its own fields. */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+export type Command = WithoutId<Request>;
+
+export type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };
+
+export interface Hello {
+  type: 'hello';
+  pid: number;
+  /** Soft limit on open files; null when unlimited. */
+  fileLimit: number | null;
+}
+
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+export interface StopReport {
+  /** process.resourceUsage().maxRSS: the peak resident set, KiB. */
+  maxRssKiB: number;
+}
+
+/** What `send` and `broadcast` answer: `now()` before the first message and after the last was handed over. */
+export interface Timed {
+  t0: number;
+  t1: number;
+  errors: number;
+  firstError?: string;
+}

@@ -1,0 +1,77 @@
+/** The command line of `npm run bench`. */
+import { IMPL_NAMES, type ImplName } from './impls/index.js';
+import { SCENARIOS } from './scenarios/index.js';
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly repeats: number;
+  readonly scenarios: readonly string[];
+  readonly impls: readonly ImplName[];
+  readonly jsonPath: string;
+  readonly cpuProf: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/run.ts [options])
+
+  --quick              fewer messages, repeats and idle connections: a whole run in under a minute
+  --only <ids>         only these scenarios, comma-separated: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --impl <names>       only these implementations, comma-separated: ${IMPL_NAMES.join(', ')}
+                       (ratios need net, reference (a), in the run)
+  --repeats <n>        measured rounds per scenario (default 5, quick 2; idle: at most 3, quick 1)
+  --json <path>        where to write the results (default .bench/results.json)
+  --cpu-prof           write a CPU profile of every worker to .bench/profiles/
+                       (summarise one: npx tsx tests/bench/profile-top.ts .bench/profiles/<scenario>-<impl>-<role>)
+  --help               this text`;
+
+export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
+  let quick = false;
+  let repeats: number | undefined;
+  let scenarios = SCENARIOS.map((s) => s.id);
+  let impls: ImplName[] = [...IMPL_NAMES];
+  let jsonPath = '.bench/results.json';
+  let cpuProf = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = (): string => {
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    switch (arg) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--only':
+        scenarios = listOf(value(), SCENARIOS.map((s) => s.id), '--only');
+        break;
+      case '--impl':
+        impls = listOf(value(), IMPL_NAMES, '--impl') as ImplName[];
+        break;
+      case '--repeats':
+        repeats = Number(value());
+        if (!Number.isInteger(repeats) || repeats < 1) throw new Error(`--repeats must be a whole number >= 1`);
+        break;
+      case '--json':
+        jsonPath = value();
+        break;
+      case '--cpu-prof':
+        cpuProf = true;
+        break;
+      case '--help':
+      case '-h':
+        return 'help';
+      default:
+        throw new Error(`unknown option ${arg}\n\n${USAGE}`);
+    }
+  }
+  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf };
+}
+
+function listOf(value: string, known: readonly string[], option: string): string[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    if (!known.includes(name)) throw new Error(`${option}: unknown ${JSON.stringify(name)}; known: ${known.join(', ')}`);
+  }
+  // In the run's own order, whatever the order given.
+  return known.filter((name) => names.includes(name));
+}

@@ -1,0 +1,111 @@
+/**
+ * npm run bench [-- --quick] [-- --only small,1m] [-- --impl net,rx-tcp-hub]
+ *
+ * Every scenario for every implementation, each on its own pair of worker processes (server and
+ * client) on 127.0.0.1; the measured rounds of the implementations alternate. Then the table on
+ * stdout and the JSON file. Exits 1 if any run failed or any receiver counted an error.
+ * See `options.ts` for the flags.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { IMPL_LABELS, type ImplName } from './impls/index.js';
+import { USAGE, parseOptions } from './options.js';
+import { describeMachine, summarize, table, toJson, type ScenarioReport } from './report.js';
+import { SCENARIOS } from './scenarios/index.js';
+import { emptyResult, type RunContext, type Session } from './scenarios/scenario.js';
+import { ROOT } from './workers.js';
+
+let options;
+try {
+  options = parseOptions(process.argv.slice(2));
+} catch (error) {
+  console.error((error as Error).message);
+  process.exit(2);
+}
+if (options === 'help') {
+  console.log(USAGE);
+  process.exit(0);
+}
+
+const started = Date.now();
+const machine = describeMachine();
+const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles') : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+const context: RunContext = {
+  quick: options.quick,
+  repeats: options.repeats,
+  timeoutMs: options.quick ? 30_000 : 120_000,
+  profileDir,
+  log: (line) => console.error(line),
+};
+
+context.log(
+  `rx-tcp-hub bench (${options.quick ? 'quick' : 'full'}): ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ` +
+    `load ${machine.loadAtStart.join(' ')}`,
+);
+
+const reports: ScenarioReport[] = [];
+let failures = 0;
+for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))) {
+  const t = Date.now();
+  const report: ScenarioReport = { scenario, params: scenario.params(context), results: new Map() };
+  reports.push(report);
+  const sessions = new Map<ImplName, Session>();
+  const fail = (impl: ImplName, error: unknown): void => {
+    report.results.get(impl)!.failed ??= (error as Error).message;
+  };
+  for (const impl of options.impls) {
+    report.results.set(impl, emptyResult(scenario));
+    try {
+      sessions.set(impl, await scenario.open(impl, context, report.results.get(impl)!));
+    } catch (error) {
+      fail(impl, error);
+    }
+  }
+  // Round r starts at the r-th implementation, so none is always first or last.
+  const rounds = scenario.rounds?.(context) ?? context.repeats;
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < options.impls.length; i++) {
+      const impl = options.impls[(r + i) % options.impls.length]!;
+      const session = sessions.get(impl);
+      if (!session) continue;
+      try {
+        await session.round();
+      } catch (error) {
+        fail(impl, error);
+        sessions.delete(impl);
+        await session.close();
+      }
+    }
+  }
+  for (const session of sessions.values()) await session.close();
+  for (const [impl, result] of report.results) {
+    if (result.failed || result.errors > 0) failures++;
+    const figures = scenario.metrics
+      .map((m) => {
+        const s = summarize(result.samples[m.key] ?? []);
+        return s ? `${m.key} ${s.median.toFixed(m.unit === 'µs' ? 1 : 0)} ${m.unit}` : `${m.key} —`;
+      })
+      .join(', ');
+    context.log(
+      `  ${scenario.id.padEnd(10)} ${IMPL_LABELS[impl].padEnd(13)} ${figures}` +
+        `${result.errors ? `, ${result.errors} errors` : ''}${result.failed ? `, FAILED: ${result.failed}` : ''}`,
+    );
+  }
+  context.log(`  (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+}
+
+const seconds = (Date.now() - started) / 1000;
+console.log(
+  `\nrx-tcp-hub bench, ${options.quick ? 'quick' : 'full'} mode, ${options.repeats} measured rounds per scenario, ` +
+    `${new Date().toISOString().slice(0, 10)}\n` +
+    `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}, ` +
+    `load at start ${machine.loadAtStart.join(' ')}\n` +
+    `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n`,
+);
+console.log(table(reports));
+const jsonPath = resolve(ROOT, options.jsonPath);
+mkdirSync(dirname(jsonPath), { recursive: true });
+writeFileSync(jsonPath, JSON.stringify(toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds }), null, 2) + '\n');
+console.log(`\n${seconds.toFixed(0)} s; results in ${jsonPath}${profileDir ? `; CPU profiles in ${profileDir}` : ''}`);
+process.exit(failures > 0 ? 1 : 0);

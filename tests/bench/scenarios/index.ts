@@ -1,0 +1,19 @@
+/**
+ * The scenarios of `npm run bench`, in the order they run, with their sizes. For throughput and
+ * broadcast the counts are the most a round sends: each implementation's rounds are sized from its
+ * warm-up to last about 1.2 s (quick: 0.25 s), so the slow ones do not stretch the run.
+ */
+import { broadcast } from './broadcast.js';
+import { idle } from './idle.js';
+import { pingPong } from './ping-pong.js';
+import type { Scenario } from './scenario.js';
+import { throughput } from './throughput.js';
+
+export const SCENARIOS: readonly Scenario[] = [
+  throughput('small', 'small messages', { size: 0, full: 2_000_000, quick: 100_000 }),
+  throughput('64k', '64 KiB content', { size: 64 * 1024, full: 40_000, quick: 1_000 }),
+  throughput('1m', '1 MiB content', { size: 1024 * 1024, full: 6_000, quick: 100 }),
+  pingPong({ full: 5_000, quick: 1_000 }),
+  broadcast({ connections: 200, full: 15_000, quick: 500 }),
+  idle({ full: 10_000, quick: 1_000 }),
+];

@@ -1,0 +1,55 @@
+/**
+ * One connection, client to server, as fast as backpressure lets the sender go: `count` messages
+ * `{type: chat, seq, from: peer-1}` with `size` content bytes. A round is timed from the client's
+ * first send to the server's receipt of the last message (one clock for both processes). Round
+ * sizes follow the warm-up's rate (see `roundSize`).
+ */
+import type { Timed } from '../ipc.js';
+import type { TallyResult } from '../shared/tally.js';
+import { countErrors, openPair, roundSize, warmUpSize, type Scenario } from './scenario.js';
+
+export interface ThroughputSizes {
+  readonly size: number;
+  readonly full: number;
+  readonly quick: number;
+}
+
+export function throughput(id: string, title: string, sizes: ThroughputSizes): Scenario {
+  const messages = sizes.size === 0;
+  const key = messages ? 'rate' : 'mbps';
+  const scenario: Scenario = {
+    id,
+    title,
+    metrics: [messages ? { key, label: title, unit: 'msg/s', better: 'higher' } : { key, label: title, unit: 'MB/s', better: 'higher' }],
+    params: (context) => ({ maxMessages: context.quick ? sizes.quick : sizes.full, contentBytes: sizes.size, repeats: context.repeats }),
+    async open(impl, context, result) {
+      const count = context.quick ? sizes.quick : sizes.full;
+      const { server, client, stop } = await openPair({ scenario: id, impl, mode: 'throughput', connections: () => 1 }, context, result);
+      const rounds: { messages: number; seconds: number }[] = [];
+      result.extra['rounds'] = rounds;
+      const round = async (n: number): Promise<{ messages: number; seconds: number }> => {
+        await server.call({ cmd: 'arm', type: 'chat', size: sizes.size, total: n }, context.timeoutMs);
+        const sending = client.call<Timed>({ cmd: 'send', count: n, size: sizes.size }, context.timeoutMs);
+        const [got, sent] = await Promise.all([server.call<TallyResult>({ cmd: 'collect' }, context.timeoutMs), sending]);
+        countErrors(result, got.errors + sent.errors, got.firstError ?? sent.firstError);
+        return { messages: n, seconds: (got.t1 - sent.t0) / 1e9 };
+      };
+      try {
+        const n = roundSize(count, await round(warmUpSize(count)), context); // the warm-up is not recorded
+        return {
+          round: async () => {
+            const measured = await round(n);
+            rounds.push(measured);
+            const perSecond = measured.messages / measured.seconds;
+            result.samples[key]!.push(messages ? perSecond : (perSecond * sizes.size) / 1e6);
+          },
+          close: stop,
+        };
+      } catch (error) {
+        await stop();
+        throw error;
+      }
+    },
+  };
+  return scenario;
+}

@@ -1,0 +1,103 @@
+/**
+ * One side of a benchmark, in its own process:
+ *   node --import tsx tests/bench/worker.ts <implementation> <server|client>
+ * It answers the runner's requests over the IPC channel (see `ipc.ts`), in order, one at a time.
+ */
+import { readFileSync } from 'node:fs';
+import { Tally } from './shared/tally.js';
+import { makeContent, now } from './shared/messages.js';
+import { describe, type BenchClient, type BenchServer, type Implementation } from './impls/types.js';
+import { IMPLEMENTATIONS, type ImplName } from './impls/index.js';
+import type { Hello, MemorySample, Reply, Request, StopReport } from './ipc.js';
+
+// The role (argv[3]) only names the process in `ps` and in profiles: requests decide what it does.
+const name = process.argv[2] as ImplName;
+const implementation: Implementation = await IMPLEMENTATIONS[name]();
+const tally = new Tally();
+let server: BenchServer | undefined;
+let client: BenchClient | undefined;
+let content: Buffer = Buffer.alloc(0);
+
+async function handle(request: Request): Promise<unknown> {
+  switch (request.cmd) {
+    case 'listen':
+      server = await implementation.listen({ mode: request.mode, check: () => tally.connection() });
+      return { port: server.port };
+    case 'connect':
+      client = await implementation.connect({
+        mode: request.mode,
+        port: request.port,
+        connections: request.connections,
+        check: () => tally.connection(),
+      });
+      return client.connect;
+    case 'whenConnections':
+      await server!.whenConnections(request.count);
+      return null;
+    case 'arm':
+      tally.arm(request.type, request.size, request.total);
+      return null;
+    case 'collect':
+      return await tally.collect();
+    case 'send': {
+      if (content.length !== request.size) content = makeContent(request.size);
+      const t0 = now();
+      const result = await client!.send(request.count, content);
+      return { ...result, t0, t1: now() };
+    }
+    case 'broadcast': {
+      const t0 = now();
+      const result = await server!.broadcast(request.count);
+      return { ...result, t0, t1: now() };
+    }
+    case 'pingPong':
+      return await client!.pingPong(request.count);
+    case 'memory':
+      return memory();
+    case 'stop': {
+      await Promise.race([(server ?? client)?.stop(), new Promise((resolve) => setTimeout(resolve, 3000))]);
+      const report: StopReport = { maxRssKiB: process.resourceUsage().maxRSS };
+      return report;
+    }
+  }
+}
+
+function memory(): MemorySample {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  gc?.();
+  const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
+  return { rss, heapUsed, external, arrayBuffers };
+}
+
+/** The soft limit on open files, as this process got it (raised by the runner where allowed). */
+function fileLimit(): number | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? null : Number(soft);
+  } catch {
+    return null;
+  }
+}
+
+process.on('message', (request: Request) => {
+  handle(request).then(
+    (result) => reply({ id: request.id, ok: true, result }, request.cmd === 'stop'),
+    (error: unknown) => reply({ id: request.id, ok: false, error: describe(error) }, false),
+  );
+});
+
+function reply(message: Reply, last: boolean): void {
+  process.send!(message, undefined, undefined, () => {
+    if (last) {
+      process.disconnect();
+      process.exit(0);
+    }
+  });
+}
+
+const hello: Hello = { type: 'hello', pid: process.pid, fileLimit: fileLimit() };
+process.send!(hello);

@@ -1,0 +1,232 @@
+/**
+ * Limits under attack, over loopback: each misbehaving peer is closed with its own reason while
+ * the well-behaved ones carry on; and the options of the limits are checked when a hub is made.
+ */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import test from 'ava';
+import { CloseReasonKind } from '../lib/connection/close-reason.js';
+import {
+  ErrorCode,
+  FirstMessageTimeoutError,
+  FrameEncodeError,
+  FrameTimeoutError,
+  InvalidOptionError,
+  QueueFullError,
+} from '../lib/errors.js';
+import type { Hub, HubOptions } from '../lib/hub/hub.js';
+import { RefusalReason } from '../lib/hub/hub-stats.js';
+import type { Transport } from '../lib/connection/messenger.js';
+import { MemoryHub, socketPair } from '../lib/testing/index.js';
+import {
+  WAIT_MS,
+  link,
+  next,
+  rawConnect,
+  rawFrame,
+  serverSideOf,
+  socketClosed,
+  startClient,
+  startServer,
+  waitFor,
+  within,
+  writeRaw,
+  type Link,
+} from './helpers/loopback.js';
+
+/** One message from the client and its echo back; the server side echoes everything it gets. */
+async function echo(connection: Link, info: string): Promise<string | undefined> {
+  const back = next(connection.client.messages$);
+  await connection.client.send({ info });
+  return (await back).header['info'];
+}
+
+/** Makes the server echo every message back to its sender. */
+function echoAll(server: Hub): void {
+  server.incoming$.subscribe(({ from, header }) => from.send({ info: header['info'] ?? '' }).catch(() => {}));
+}
+
+test('a slowloris peer that sends half a frame is closed as frame-timeout while another connection keeps working', async (t) => {
+  const server = await startServer(t, { frameTimeoutMs: 300 });
+  echoAll(server);
+  const good = await link(server, startClient(t));
+  const raw = await rawConnect(t, server.address.port);
+  const slow = await serverSideOf(server, raw);
+  const frame = rawFrame('CL:4;info:slow', Buffer.from('abcd'));
+  await writeRaw(raw, frame.subarray(0, 9));
+  const closed = next(slow.closed$);
+
+  // The good connection round-trips all along, until the slow one is gone.
+  const answers: Array<string | undefined> = [];
+  for (let i = 0; !slow.closed && i < 10_000; i++) answers.push(await echo(good, `ping ${i}`));
+  t.true(answers.length > 0);
+  t.deepEqual(
+    answers,
+    answers.map((_, i) => `ping ${i}`),
+  );
+  const reason = await closed;
+  t.is(reason.reason, CloseReasonKind.FrameTimeout);
+  t.true(reason.error instanceof FrameTimeoutError);
+  t.is((reason.error as FrameTimeoutError).code, ErrorCode.FrameTimeout);
+  await within(socketClosed(raw), 'the slow socket to close');
+  t.is(await echo(good, 'after'), 'after');
+  t.is(server.stats().closes[CloseReasonKind.FrameTimeout], 1);
+});
+
+test('connections past maxConnections are refused at accept and counted, and a freed place is taken again', async (t) => {
+  const server = await startServer(t, { maxConnections: 2 });
+  echoAll(server);
+  const client = startClient(t);
+  const first = await link(server, client);
+  const second = await link(server, client);
+
+  const extra = await rawConnect(t, server.address.port);
+  await within(socketClosed(extra), 'the refused connection to close');
+  t.is(server.stats().refusals[RefusalReason.MaxConnections], 1);
+  t.deepEqual(server.messengers, [first.server, second.server]);
+  t.is(await echo(first, 'one'), 'one');
+  t.is(await echo(second, 'two'), 'two');
+
+  second.client.close();
+  await waitFor(() => server.stats().connections === 1, 'the server to see the close');
+  const third = await link(server, client);
+  t.is(await echo(third, 'three'), 'three');
+  t.is(server.stats().refusals[RefusalReason.MaxConnections], 1);
+});
+
+test('a stalled reader during a broadcast storm is closed as slow-consumer while the others receive everything in order', async (t) => {
+  const maxQueueBytes = 1024 * 1024;
+  const server = await startServer(t, { maxQueueBytes });
+  const client = startClient(t);
+  const readers = [await link(server, client), await link(server, client), await link(server, client)];
+  const received = readers.map(() => [] as string[]);
+  readers.forEach((reader, i) => reader.client.messages$.subscribe(({ header }) => received[i]!.push(header['seq']!)));
+  const raw = await rawConnect(t, server.address.port);
+  raw.pause();
+  const stalled = await serverSideOf(server, raw);
+
+  const content = Buffer.alloc(16 * 1024, 7);
+  const sends: Array<Promise<unknown>> = [];
+  let peakQueue = 0;
+  let peakHubQueue = 0;
+  let sent = 0;
+  // Until the stalled reader is closed (bounded), then 100 more with it gone.
+  for (let after = 0; after < 100 && sent < 20_000; sent++) {
+    sends.push(server.broadcast({ seq: sent }, content));
+    for (const messenger of server.messengers) peakQueue = Math.max(peakQueue, messenger.queuedBytes);
+    peakHubQueue = Math.max(peakHubQueue, server.stats().queuedBytes);
+    if (stalled.closed) after++;
+    await nextTurn();
+  }
+  await within(Promise.all(sends), 'every broadcast to settle');
+
+  t.is(stalled.closeReason?.reason, CloseReasonKind.SlowConsumer);
+  t.true(stalled.closeReason?.error instanceof QueueFullError);
+  t.true(peakQueue <= maxQueueBytes, `a connection's queue peaked at ${peakQueue} bytes, limit ${maxQueueBytes}`);
+  t.true(peakHubQueue <= 4 * maxQueueBytes, `the server's queues peaked at ${peakHubQueue} bytes for 4 connections`);
+  const expected = Array.from({ length: sent }, (_, i) => String(i));
+  await waitFor(() => received.every((r) => r.length >= sent), 'every reader to receive every broadcast', 3 * WAIT_MS);
+  for (const r of received) t.deepEqual(r, expected);
+  t.deepEqual(
+    server.messengers.map((m) => m.id),
+    readers.map((r) => r.server.id),
+  );
+  t.is(server.stats().closes[CloseReasonKind.SlowConsumer], 1);
+});
+
+test('a connection that sends no first message is closed as first-message-timeout, one that checks in is kept', async (t) => {
+  const server = await startServer(t, { firstMessageTimeoutMs: 200 });
+  echoAll(server);
+  // The seed's connecting side sends a connection check soon after connecting.
+  const checked = await link(server, startClient(t, { connectCheckMs: 20 }));
+  const raw = await rawConnect(t, server.address.port);
+  const silent = await serverSideOf(server, raw);
+  const reason = await next(silent.closed$);
+  t.is(reason.reason, CloseReasonKind.FirstMessageTimeout);
+  t.true(reason.error instanceof FirstMessageTimeoutError);
+  // The checked-in connection opened first, so its deadline has passed too: it is still here.
+  t.false(checked.server.closed);
+  t.is(await echo(checked, 'kept'), 'kept');
+});
+
+/** A MemoryHub that lets a test call the protected `admit` as a Server does at accept. */
+class Gatekeeper extends MemoryHub {
+  tryAdmit(socket: Transport, pending?: number): boolean {
+    return this.admit(socket, pending);
+  }
+}
+
+test('admit refuses a socket when the hub is full, counting pending handshakes, or stopped: destroyed and counted', async (t) => {
+  const hub = new Gatekeeper({ maxConnections: 2 });
+  hub.connectPeer();
+  /** One end of a fresh in-memory connection; the other end expects the reset. */
+  const dialling = (): Transport => {
+    const [near, far] = socketPair();
+    far.on('error', () => {});
+    return near;
+  };
+  const near = dialling();
+  t.true(hub.tryAdmit(near));
+  t.false(near.destroyed);
+  t.false(hub.tryAdmit(near, 1), 'one connection plus one handshake in progress fill two places');
+  t.true(near.destroyed);
+  hub.connectPeer();
+  t.false(hub.tryAdmit(dialling()));
+  await hub.stop();
+  const late = dialling();
+  t.false(hub.tryAdmit(late));
+  t.true(late.destroyed);
+  t.deepEqual(hub.stats().refusals, { [RefusalReason.MaxConnections]: 2, [RefusalReason.Stopped]: 1 });
+});
+
+test("onQueueFull 'close' closes a connection whose own send finds the queue full, as slow-consumer", async (t) => {
+  const hub = new MemoryHub({ maxQueueBytes: 16, onQueueFull: 'close' });
+  t.teardown(() => hub.stop());
+  hub.connectPeer();
+  const messenger = hub.get('c1')!;
+  const error = await t.throwsAsync(messenger.send({ info: 'x' }, Buffer.alloc(32)), { instanceOf: QueueFullError });
+  t.is(error?.code, ErrorCode.QueueFull);
+  t.is(messenger.closeReason?.reason, CloseReasonKind.SlowConsumer);
+  t.is(messenger.closeReason?.error, error);
+});
+
+test("with the default onQueueFull 'fail' a full queue fails the send and leaves the connection open", async (t) => {
+  const hub = new MemoryHub({ maxQueueBytes: 16 });
+  t.teardown(() => hub.stop());
+  hub.connectPeer();
+  const messenger = hub.get('c1')!;
+  await t.throwsAsync(messenger.send({ info: 'x' }, Buffer.alloc(32)), { instanceOf: QueueFullError });
+  t.false(messenger.closed);
+});
+
+const invalid: Array<[keyof HubOptions, unknown]> = [
+  ['idleTimeoutMs', -1],
+  ['heartbeatMs', 1.5],
+  ['frameTimeoutMs', 2 ** 31],
+  ['firstMessageTimeoutMs', Number.NaN],
+  ['connectCheckMs', '5s'],
+  ['keepAliveDelayMs', -1000],
+  ['maxConnections', 0],
+  ['authTimeoutMs', 0],
+  ['onQueueFull', 'drop'],
+  ['maxQueueBytes', -1],
+  ['lingerMs', Infinity],
+  ['authenticate', 'secret'],
+];
+
+for (const [option, value] of invalid) {
+  test(`a hub refuses ${option} ${String(value)} when it is made, naming the option`, (t) => {
+    const error = t.throws(() => new MemoryHub({ [option]: value } as HubOptions), { instanceOf: InvalidOptionError });
+    t.is(error?.code, ErrorCode.InvalidOption);
+    t.regex(error?.message ?? '', new RegExp(`^option ${option}: `));
+  });
+}
+
+test('a hello the wire cannot carry is refused when the hub is made', (t) => {
+  t.throws(() => new MemoryHub({ hello: { header: { 'a:b': 'x' } } }), { instanceOf: FrameEncodeError });
+});
+
+test('stop refuses a drainMs that is not a duration', async (t) => {
+  const hub = new MemoryHub();
+  await t.throwsAsync(hub.stop({ drainMs: -1 }), { instanceOf: InvalidOptionError, message: /^option drainMs: / });
+  await hub.stop();
+});
