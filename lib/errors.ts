@@ -2,6 +2,7 @@
  * Every error rx-tcp-hub raises is made here, so that its class, its stable `code` and its message
  * always go together. Codes never change once released; the README lists them.
  */
+import type { CloseReason } from './connection/close-reason.js';
 
 /** Stable codes of every error rx-tcp-hub raises. */
 export const ErrorCode = {
@@ -75,6 +76,16 @@ export const ErrorCode = {
   TransferIo: 'ERR_TRANSFER_IO',
   /** The peer did not answer a transfer request in time. */
   TransferTimeout: 'ERR_TRANSFER_TIMEOUT',
+  /** A send on a dialled connection while it is down, with no queue configured. */
+  NotConnected: 'ERR_NOT_CONNECTED',
+  /** A send while down would pass the bounds of `queueWhileDown`; nothing was queued. */
+  OfflineQueueFull: 'ERR_OFFLINE_QUEUE_FULL',
+  /** An open dialled connection closed; `reconnect` dials again unless it gives up. */
+  ConnectionLost: 'ERR_CONNECTION_LOST',
+  /** A filer peer named by an ID that is not in the address book, nor an open connection, nor `host:port`. */
+  UnknownPeer: 'ERR_UNKNOWN_PEER',
+  /** Every port a filer peer may listen on, from its start port on, is taken. */
+  PortsInUse: 'ERR_PORTS_IN_USE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -216,6 +227,80 @@ export class TooManyConnectionsError extends RxTcpHubError {
   constructor(maxConnections: number) {
     super(ErrorCode.TooManyConnections, `refused: the hub already has ${maxConnections} connections (maxConnections)`);
     this.maxConnections = maxConnections;
+  }
+}
+
+/** A send on a dialled connection that is down (connecting or retrying), with no queue configured. */
+export class NotConnectedError extends RxTcpHubError {
+  /** The dialled address, `host:port`. */
+  readonly address: string;
+  /** What the connection was doing: `connecting` or `retrying`. */
+  readonly state: string;
+
+  constructor(address: string, state: string) {
+    super(ErrorCode.NotConnected, `${address} is not connected (${state}); nothing was sent`);
+    this.address = address;
+    this.state = state;
+  }
+}
+
+/** A send while down that would pass `queueWhileDown.maxMessages` or `maxBytes`; nothing was queued. */
+export class OfflineQueueFullError extends RxTcpHubError {
+  readonly queuedMessages: number;
+  readonly queuedBytes: number;
+  readonly frameBytes: number;
+
+  constructor(address: string, queuedMessages: number, queuedBytes: number, frameBytes: number, limits: { maxMessages: number; maxBytes: number }) {
+    super(
+      ErrorCode.OfflineQueueFull,
+      `${address} is down and its queue is full (${queuedMessages} messages, ${queuedBytes} bytes queued + ${frameBytes} bytes frame; ` +
+        `maxMessages ${limits.maxMessages}, maxBytes ${limits.maxBytes})`,
+    );
+    this.queuedMessages = queuedMessages;
+    this.queuedBytes = queuedBytes;
+    this.frameBytes = frameBytes;
+  }
+}
+
+/** An open connection closed. `reason` is its close reason; the reason's error, if any, is the `cause`. */
+export class ConnectionLostError extends RxTcpHubError {
+  readonly id: string;
+  readonly reason: CloseReason;
+
+  constructor(id: string, reason: CloseReason) {
+    super(ErrorCode.ConnectionLost, `connection ${id} was lost (${reason.reason}${reason.error ? `: ${reason.error.message}` : ''})`, {
+      cause: reason.error,
+    });
+    this.id = id;
+    this.reason = reason;
+  }
+}
+
+/** `connect`, `send`, `ls`, `get` or `put` named a peer this side does not know. */
+export class UnknownPeerError extends RxTcpHubError {
+  /** The name as given. */
+  readonly ref: string;
+
+  constructor(ref: string) {
+    super(
+      ErrorCode.UnknownPeer,
+      `no peer ${JSON.stringify(ref)}: not an open connection, not in the address book, not host:port`,
+    );
+    this.ref = ref;
+  }
+}
+
+/** No port from `first` to `last` could be bound: each was in use. */
+export class PortsInUseError extends RxTcpHubError {
+  readonly host: string;
+  readonly first: number;
+  readonly last: number;
+
+  constructor(host: string, first: number, last: number, cause: unknown) {
+    super(ErrorCode.PortsInUse, `cannot listen on ${host}: ports ${first} to ${last} are all in use`, { cause });
+    this.host = host;
+    this.first = first;
+    this.last = last;
   }
 }
 

@@ -51,7 +51,6 @@ export {
   type DialOptions,
 } from './hub/client.js';
 export * from './hub/reconnect.js';
-export * from './hub/reconnect-errors.js';
 export {
   ReconnectingConnection,
   type ConnectionState,

@@ -11,7 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { VirtualTimeScheduler, filter, firstValueFrom, map, toArray } from 'rxjs';
 import { InvalidOptionError } from '../lib/errors.js';
 import { AddressBook } from '../lib/filer/address-book.js';
-import { PortsInUseError, UnknownPeerError } from '../lib/filer/errors.js';
+import { PortsInUseError, UnknownPeerError } from '../lib/errors.js';
 import { Peer, type PeerEvent, type PeerOptions } from '../lib/filer/peer.js';
 import { Tracker } from '../lib/filer/tracker.js';
 import { BROADCAST_HEADER } from '../lib/filer/vocabulary.js';
@@ -156,7 +156,7 @@ test('a peer whose start port is taken listens on the next one, and with one att
   t.teardown(() => peer.stop());
   t.true(peer.address.port > taken && peer.address.port < taken + 100, `got ${peer.address.port} after ${taken}`);
   const error = await t.throwsAsync(Peer.start({ id: 'q', port: taken, portAttempts: 1, shareDir: root, downloadsDir: root }), { instanceOf: PortsInUseError });
-  t.is(error!.code as string, 'ERR_PORTS_IN_USE');
+  t.is(error!.code, 'ERR_PORTS_IN_USE');
 });
 
 test('Peer.start refuses a bad name, a missing shared folder and a bad tracker address, naming the option', async (t) => {

@@ -31,7 +31,7 @@ export {
 } from './peer.js';
 export { AddressBook, type AddressBookChange } from './address-book.js';
 export { listenFrom } from './listen.js';
-export { FilerErrorCode, PortsInUseError, UnknownPeerError } from './errors.js';
+export { PortsInUseError, UnknownPeerError } from '../errors.js';
 export {
   BROADCAST_HEADER,
   BROADCAST_KEY,

@@ -3,7 +3,7 @@
  */
 import { Server, type ServerOptions } from '../hub/server.js';
 import { InvalidOptionError } from '../errors.js';
-import { PortsInUseError } from './errors.js';
+import { PortsInUseError } from '../errors.js';
 
 /**
  * A listening Server on `port` or, when that is in use, the first free port after it, trying at

@@ -36,7 +36,7 @@ import type { TransferSnapshot } from './transfer/events.js';
 import { skipTransferMessages } from './transfer/operators.js';
 import type { RemoteFile } from './transfer/vocabulary.js';
 import { AddressBook, type AddressBookChange } from './address-book.js';
-import { UnknownPeerError } from './errors.js';
+import { UnknownPeerError } from '../errors.js';
 import { listenFrom } from './listen.js';
 import { DEFAULT_REPORT_INTERVAL_MS } from './tracker.js';
 import { decodePeerList, isBroadcast, peerIdProblem, reportHeader, type PeerEntry } from './vocabulary.js';

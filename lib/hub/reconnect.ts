@@ -20,7 +20,7 @@ import {
 } from 'rxjs';
 import { HubStoppedError, InvalidOptionError } from '../errors.js';
 import type { Messenger } from '../connection/messenger.js';
-import { ConnectionLostError } from './reconnect-errors.js';
+import { ConnectionLostError } from '../errors.js';
 
 /** Default delay ceiling of the first retry. */
 export const DEFAULT_BACKOFF_INITIAL_MS = 100;

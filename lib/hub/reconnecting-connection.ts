@@ -11,7 +11,7 @@ import type { Messenger } from '../connection/messenger.js';
 import { encodeFrame } from '../protocol/encode.js';
 import { frameLength, type Frame, type HeaderInput, type Message } from '../protocol/message.js';
 import { reconnect, type RetryWithBackoffOptions } from './reconnect.js';
-import { NotConnectedError, OfflineQueueFullError } from './reconnect-errors.js';
+import { NotConnectedError, OfflineQueueFullError } from '../errors.js';
 
 /**
  * Where a dialled connection is. Every dial starts with `connecting`; each success is an `open`
