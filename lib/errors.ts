@@ -54,6 +54,8 @@ export const ErrorCode = {
   AuthTimeout: 'ERR_AUTH_TIMEOUT',
   /** A connection was refused because the hub already had `maxConnections`. */
   TooManyConnections: 'ERR_TOO_MANY_CONNECTIONS',
+  /** A TLS client did not finish its handshake within the server's `handshakeTimeoutMs`. */
+  HandshakeTimeout: 'ERR_HANDSHAKE_TIMEOUT',
   /** A file name would leave the shared or downloads folder, or is not a plain file name. */
   TransferNameInvalid: 'ERR_TRANSFER_NAME_INVALID',
   /** A file is larger than the transfer size limit (`maxFileBytes`). */
@@ -217,6 +219,13 @@ export class AuthFailedError extends RxTcpHubError {
 export class AuthTimeoutError extends DeadlineError {
   constructor(id: string, authTimeoutMs: number) {
     super(ErrorCode.AuthTimeout, `connection ${id}: not authenticated within ${authTimeoutMs} ms (authTimeoutMs)`, authTimeoutMs);
+  }
+}
+
+/** A TLS connection whose handshake did not finish within `handshakeTimeoutMs`; it never joined the hub. */
+export class HandshakeTimeoutError extends DeadlineError {
+  constructor(address: string, handshakeTimeoutMs: number) {
+    super(ErrorCode.HandshakeTimeout, `${address}: TLS handshake not finished within ${handshakeTimeoutMs} ms (handshakeTimeoutMs)`, handshakeTimeoutMs);
   }
 }
 

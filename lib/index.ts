@@ -13,13 +13,15 @@ export {
   type Target,
   type Transport,
   type WriteCallback,
+  type WriteSink,
+  type MessengerOwner,
 } from './connection/messenger.js';
 export { DEFAULT_KEEPALIVE_DELAY_MS } from './connection/options.js';
 export { Activity, liveness, type LivenessOptions, type LivenessSignal, type LivenessTimeout } from './connection/liveness.js';
 export { DEFAULT_METRICS_INTERVAL_MS, sampleStats, type ConnectionStats } from './connection/metrics.js';
 export * from './hub/operators.js';
 export * from './hub/authenticate.js';
-export { RefusalReason, type HubStats } from './hub/hub-stats.js';
+export { RefusalReason, sumStats, type HubStats } from './hub/hub-stats.js';
 export {
   DEFAULT_AUTH_TIMEOUT_MS,
   DEFAULT_CONNECT_CHECK_MS,
@@ -41,7 +43,7 @@ export {
   type SendOptions,
   type StopOptions,
 } from './hub/hub.js';
-export { Server, type ServerOptions } from './hub/server.js';
+export { DEFAULT_HANDSHAKE_TIMEOUT_MS, HandshakeRefusal, Server, type ServerOptions, type ServerStats } from './hub/server.js';
 export {
   Client,
   DEFAULT_CONNECT_TIMEOUT_MS,

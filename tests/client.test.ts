@@ -4,17 +4,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import test from 'ava';
 import { firstValueFrom, retry, toArray } from 'rxjs';
 import type { Client, DialEvent } from '../lib/hub/client.js';
-import { ConnectFailedError, ErrorCode, HubStoppedError } from '../lib/errors.js';
-import { link, next, serverSideOf, startClient, startServer, within } from './helpers/loopback.js';
-
-/** A port on 127.0.0.1 where nothing listens: bound, then released. */
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
+import { ConnectFailedError, ErrorCode, HubStoppedError, TooManyConnectionsError } from '../lib/errors.js';
+import { closedPort, link, next, serverSideOf, startClient, startServer, within } from './helpers/loopback.js';
 
 /** Every dial event of the client, as it happens. */
 function recordDials(client: Client): DialEvent[] {
@@ -149,4 +140,21 @@ test('stop waits for a connection that is still flushing after its close', async
 
   await within(client.stop(), 'stop');
   t.true(messenger.socket.destroyed, 'stop resolved only once the socket was closed');
+});
+
+test('connect fails with TooManyConnectionsError, without dialling, when the client already holds maxConnections', async (t) => {
+  const server = await startServer(t);
+  const client = startClient(t, { maxConnections: 1 });
+  const dials = recordDials(client);
+  const first = await next(client.connect('127.0.0.1', server.address.port));
+
+  const error = await t.throwsAsync(firstValueFrom(client.connect('127.0.0.1', server.address.port)), { instanceOf: TooManyConnectionsError });
+  t.is(error?.code, ErrorCode.TooManyConnections);
+  t.deepEqual(dials.map((d) => d.type), ['connected'], 'no second dial');
+  t.deepEqual(client.messengers, [first]);
+
+  first.close();
+  await within(firstValueFrom(first.closed$), 'the first connection to close');
+  const again = await next(client.connect('127.0.0.1', server.address.port));
+  t.deepEqual(client.messengers, [again]);
 });

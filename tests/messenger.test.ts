@@ -3,15 +3,20 @@
  * `net` socket as its peer.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
+import { TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import test from 'ava';
 import { take, toArray, type Observable } from 'rxjs';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
+import { Messenger } from '../lib/connection/messenger.js';
 import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFailedError } from '../lib/errors.js';
 import { FrameDecoder } from '../lib/protocol/decoder.js';
 import { encodeFrame } from '../lib/protocol/encode.js';
 import { frameLength, type Message } from '../lib/protocol/message.js';
 import { messengerPair } from '../lib/testing/index.js';
+import { makeCertificates } from './helpers/certificates.js';
 import {
   link,
   next,
@@ -379,4 +384,37 @@ test('drain resolves true once every queued frame reached the kernel, false when
   t.true(stalled.queuedBytes > 0, 'frames wait in the queue');
   t.false(await within(stalled.drain(50), 'a drain cut short by its deadline'));
   t.is(stalled.closeReason?.reason, CloseReasonKind.Local);
+});
+
+test('a TLS alert from the peer closes the connection as reset with the TLS error, not as peer-closed', async (t) => {
+  // A TLS socket that gets a fatal alert after its handshake emits 'error' and stays open (then
+  // 'end' when the peer's FIN comes): the alert must not pass for an orderly close.
+  const certs = await makeCertificates();
+  t.teardown(() => certs.remove());
+  const secureContext = createSecureContext({ key: certs.server.key, cert: certs.server.cert });
+  const accepted: TLSSocket[] = [];
+  const server = createServer((socket) => {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext });
+    tls.on('error', () => {});
+    accepted.push(tls);
+  });
+  t.teardown(() => {
+    for (const socket of accepted) socket.destroy();
+    server.close();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const raw = netConnect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+  const socket = tlsConnect({ socket: raw, ca: certs.ca, servername: 'localhost' });
+  t.teardown(() => socket.destroy());
+  await within(once(socket, 'secureConnect'), 'the TLS handshake');
+  const messenger = new Messenger(socket, 'tls1');
+  const closed = next(messenger.closed$);
+
+  // A record the server cannot decrypt, written under the TLS layer: the server answers with a
+  // fatal bad_record_mac alert.
+  raw.write(Buffer.concat([Buffer.from([0x17, 0x03, 0x03, 0x00, 0x20]), Buffer.alloc(32, 0x78)]));
+  const { reason, error } = await closed;
+  t.is(reason, CloseReasonKind.Reset);
+  t.regex(error?.message ?? '', /alert/i);
 });

@@ -5,13 +5,13 @@
 import { TLSSocket, type ConnectionOptions } from 'node:tls';
 import test from 'ava';
 import { catchError, filter, firstValueFrom, map, of, switchMap, timeout } from 'rxjs';
-import { ConnectFailedError, ErrorCode, InvalidOptionError } from '../lib/errors.js';
+import { ConnectFailedError, ErrorCode, HandshakeTimeoutError, InvalidOptionError } from '../lib/errors.js';
 import { Client } from '../lib/hub/client.js';
 import { Server, type ServerOptions } from '../lib/hub/server.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
 import { makeCertificates, type Certificates } from './helpers/certificates.js';
-import { WAIT_MS, link, next, rawConnect, serverSideOf, startClient, startServer, within, type Link } from './helpers/loopback.js';
+import { WAIT_MS, link, next, rawConnect, serverSideOf, socketClosed, startClient, startServer, waitFor, within, type Link } from './helpers/loopback.js';
 
 let certs: Certificates;
 
@@ -168,11 +168,55 @@ test('stop() of a TLS server does not wait for a connection stuck in its handsha
   t.false(server.server.listening);
 });
 
+test('a client that opens TCP and never finishes its TLS handshake is dropped after handshakeTimeoutMs, reported and counted', async (t) => {
+  const server = await startServer(t, { tls: serverTls(), handshakeTimeoutMs: 100 });
+  const failure = next(server.handshakeFailures$);
+  const silent = await rawConnect(t, server.address.port);
+  const port = silent.localPort;
+
+  await within(socketClosed(silent), 'the silent connection to be dropped');
+  const { error, address } = await failure;
+  t.true(error instanceof HandshakeTimeoutError);
+  t.is((error as HandshakeTimeoutError).code, ErrorCode.HandshakeTimeout);
+  t.is(address?.port, port);
+  t.like(server.stats(), { handshaking: 0, connections: 0, refusals: { 'handshake-timeout': 1, 'handshake-failed': 0, 'max-connections': 0 } });
+
+  const connection = await link(server, startClient(t, { tls: trusting() }));
+  t.deepEqual(await roundTrip(connection, 'after'), ['after', 'after back+body']);
+});
+
+test('TLS handshakes in flight count against maxConnections: one more TCP connection is refused at once', async (t) => {
+  const server = await startServer(t, { tls: serverTls(), maxConnections: 1 });
+  const failures: unknown[] = [];
+  server.handshakeFailures$.subscribe((failure) => failures.push(failure));
+  const silent = await rawConnect(t, server.address.port);
+  await waitFor(() => server.stats().handshaking === 1, 'the handshake to be in flight');
+
+  const extra = await rawConnect(t, server.address.port);
+  await within(socketClosed(extra), 'the connection past the limit to be refused');
+  t.like(server.stats(), { handshaking: 1, refusals: { 'max-connections': 1, 'handshake-failed': 0 } });
+  t.deepEqual(failures, [], 'a refused connection is no failed handshake');
+
+  silent.destroy();
+  await waitFor(() => server.stats().handshaking === 0, 'the place to be freed');
+  const connection = await link(server, startClient(t, { tls: trusting() }));
+  t.deepEqual(await roundTrip(connection, 'in'), ['in', 'in back+body']);
+});
+
+test('a handshake that fails is counted as handshake-failed in the server stats', async (t) => {
+  const server = await startServer(t, { tls: mutualTls() });
+  const failure = next(server.handshakeFailures$);
+  await refusal(startClient(t, { tls: trusting() }), server.address.port);
+  await failure;
+  t.like(server.stats(), { handshaking: 0, connections: 0, refusals: { 'handshake-failed': 1, 'handshake-timeout': 0 } });
+});
+
 test('unusable TLS options are refused when the hub is made, naming the option', (t) => {
   const garbage = Buffer.from('not a certificate');
   const serverError = t.throws(() => new Server({ tls: { key: garbage, cert: garbage } }), { instanceOf: InvalidOptionError });
   t.regex(serverError?.message ?? '', /^option tls: .* is not usable node:tls options/);
   t.throws(() => new Server({ tls: { ca: certs.ca } }), { instanceOf: InvalidOptionError, message: /key and a certificate/ });
+  t.throws(() => new Server({ tls: serverTls(), handshakeTimeoutMs: 0 }), { instanceOf: InvalidOptionError, message: /handshakeTimeoutMs/ });
   t.throws(() => new Client({ tls: { cert: garbage, key: garbage } }), { instanceOf: InvalidOptionError, message: /^option tls:/ });
   const client = new Client();
   t.teardown(() => client.stop());

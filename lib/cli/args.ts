@@ -3,6 +3,7 @@
  * `UsageError` whose message fits on one line; `main.ts` prints it and exits with status 2.
  */
 import { parseArgs } from 'node:util';
+import { limitFlagSpec, parseLimitFlags, type LimitArgs } from './limit-flags.js';
 
 /** A mistake in the command line or in a typed command; its message is one line. */
 export class UsageError extends Error {
@@ -21,6 +22,8 @@ export interface ServerArgs {
   readonly port: number;
   readonly json: boolean;
   readonly help: boolean;
+  /** The limit and TLS flags. */
+  readonly limits: LimitArgs;
 }
 
 /** Options of `rx-tcp-hub client`. */
@@ -28,31 +31,38 @@ export interface ClientArgs {
   readonly connect: readonly Endpoint[];
   readonly json: boolean;
   readonly help: boolean;
+  /** The limit and TLS flags. */
+  readonly limits: LimitArgs;
 }
 
-/** Parses `[--host H] [--port P] [--json] [--help]`; host defaults to 127.0.0.1, port to 0. */
+/**
+ * Parses `[--host H] [--port P] [--json] [--help]` and the limit and TLS flags; host defaults to
+ * 127.0.0.1, port to 0.
+ */
 export function parseServerArgs(argv: readonly string[]): ServerArgs {
-  const { values } = parse(argv, {
+  const values = parseOptions(argv, {
     host: { type: 'string' },
     port: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    ...limitFlagSpec('listen'),
   });
   const host = (values['host'] as string | undefined) ?? '127.0.0.1';
   if (host.trim() === '') throw new UsageError('--host: expected a host name or address, got ""');
   const port = values['port'] === undefined ? 0 : parsePort(values['port'] as string, { allowZero: true }, '--port');
-  return { host, port, json: values['json'] === true, help: values['help'] === true };
+  return { host, port, json: values['json'] === true, help: values['help'] === true, limits: parseLimitFlags(values, 'listen') };
 }
 
-/** Parses `[--connect host:port]... [--json] [--help]`. */
+/** Parses `[--connect host:port]... [--json] [--help]` and the limit and TLS flags. */
 export function parseClientArgs(argv: readonly string[]): ClientArgs {
-  const { values } = parse(argv, {
+  const values = parseOptions(argv, {
     connect: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    ...limitFlagSpec('dial'),
   });
   const connect = ((values['connect'] as string[] | undefined) ?? []).map((text) => parseEndpoint(text, '--connect'));
-  return { connect, json: values['json'] === true, help: values['help'] === true };
+  return { connect, json: values['json'] === true, help: values['help'] === true, limits: parseLimitFlags(values, 'dial') };
 }
 
 /**
@@ -78,11 +88,16 @@ export function parsePort(text: string, { allowZero }: { allowZero: boolean }, w
   return port;
 }
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
+/** The options `parseOptions` reads, as `util.parseArgs` takes them. */
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
 
-function parse(argv: readonly string[], options: OptionSpec): { values: Record<string, unknown> } {
+/**
+ * `util.parseArgs`, strict and without positionals, its mistakes turned into one-line UsageErrors.
+ * @returns the values by flag name
+ */
+export function parseOptions(argv: readonly string[], options: OptionSpec): Record<string, unknown> {
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     // Node's messages go on with advice about `--`; the first sentence is the one that matters.
     const message = error instanceof Error ? error.message : String(error);

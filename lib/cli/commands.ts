@@ -4,6 +4,7 @@
  * `console.ts` runs the result.
  */
 import { UsageError, parseEndpoint } from './args.js';
+import { STATS_HELP, parseStatsArgs } from './stats.js';
 
 /** One parsed command line. `conn` is an index shown by `list`, or a connection id. */
 export type Command =
@@ -12,6 +13,7 @@ export type Command =
   | { readonly name: 'send'; readonly conn: string; readonly text: string }
   | { readonly name: 'broadcast'; readonly text: string }
   | { readonly name: 'close'; readonly conn: string }
+  | { readonly name: 'stats'; readonly json: boolean }
   | { readonly name: 'help' }
   | { readonly name: 'quit' }
   | { readonly name: 'nothing' };
@@ -27,6 +29,7 @@ export function commandHelp(kind: ConsoleKind): string[] {
     'send <conn> <text>       send text to one connection, by index or id (menu: 1 <conn> <text>)',
     'broadcast <text>         send text to every connection (menu: 2 <text>)',
     'close <conn>             close one connection',
+    STATS_HELP,
     'help                     show this list',
     'quit                     close everything and exit (end of input does the same)',
   ];
@@ -80,6 +83,8 @@ export function parseCommand(line: string, kind: ConsoleKind): Command {
     case 'close':
       if (rest === '' || /\s/.test(rest.trim())) throw new UsageError(USAGE.close);
       return { name, conn: rest.trim() };
+    case 'stats':
+      return { name, ...parseStatsArgs(rest) };
     default:
       throw new UsageError(`unknown command ${JSON.stringify(word)}; type help for the list`);
   }

@@ -8,6 +8,7 @@ import { commandHelp, parseCommand, type Command, type ConsoleKind } from './com
 import { errorEvent, listEvent, type ConsoleEvent } from './events.js';
 import { runLineLoop } from './line-loop.js';
 import type { Printer } from './printer.js';
+import { printStats } from './stats.js';
 import { textMessage } from './text.js';
 import { UsageError } from './args.js';
 import type { Observable } from 'rxjs';
@@ -57,6 +58,8 @@ export async function runConsole(options: ConsoleOptions): Promise<void> {
         return printer.print({ event: 'help', commands: commandHelp(options.kind) });
       case 'list':
         return printer.print(listEvent(hub.messengers));
+      case 'stats':
+        return printStats(printer, hub.stats(), command.json);
       case 'connect':
         if (!options.dial) throw new UsageError('this console cannot connect');
         return options.dial(command.host, command.port);

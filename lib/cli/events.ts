@@ -8,6 +8,7 @@ import type { Messenger } from '../connection/messenger.js';
 import type { Client } from '../hub/client.js';
 import type { ConnectionEvent, Hub, Incoming } from '../hub/hub.js';
 import type { Header } from '../protocol/message.js';
+import type { StatsEvent } from './stats.js';
 import { messageText } from './text.js';
 
 /** One line of console output. `addr` is `host:port`. */
@@ -37,6 +38,7 @@ export type ConsoleEvent =
   | { readonly event: 'broadcast'; readonly to: readonly string[]; readonly failed: readonly string[] }
   | { readonly event: 'help'; readonly commands: readonly string[] }
   | { readonly event: 'error'; readonly message: string; readonly code?: string }
+  | StatsEvent
   | { readonly event: 'stopped' };
 
 /** Opens, closes and received messages of a hub, as console events; completes when the hub stops. */

@@ -2,15 +2,18 @@
  * Command-line arguments of `rx-tcp-hub tracker` and `rx-tcp-hub peer`, parsed with
  * `util.parseArgs`. Every mistake becomes a one-line `UsageError` (exit status 2).
  */
-import { parseArgs } from 'node:util';
 import { DEFAULT_EXPIRE_MS, DEFAULT_REPORT_INTERVAL_MS, DEFAULT_TRACKER_PORT } from '../filer/tracker.js';
 import { DEFAULT_PEER_PORT } from '../filer/peer.js';
 import { peerIdProblem } from '../filer/vocabulary.js';
-import { UsageError, parseEndpoint, parsePort, type Endpoint } from './args.js';
+import { UsageError, parseEndpoint, parseOptions, parsePort, type Endpoint } from './args.js';
+import { limitFlagSpec, parseLimitFlags, type LimitArgs } from './limit-flags.js';
 import { parseDuration } from './duration.js';
 
 /** Default time between two progress lines when the output is not a terminal. */
 export const DEFAULT_PROGRESS_EVERY_MS = 2000;
+
+/** The filer's shared secret: given on the command line, or the name of a file holding it. */
+export type SecretArg = { readonly text: string } | { readonly file: string };
 
 /** Options of `rx-tcp-hub tracker`. */
 export interface TrackerArgs {
@@ -20,6 +23,9 @@ export interface TrackerArgs {
   readonly expireMs: number;
   readonly json: boolean;
   readonly help: boolean;
+  /** The limit and TLS flags. */
+  readonly limits: LimitArgs;
+  readonly secret: SecretArg | undefined;
 }
 
 /** Options of `rx-tcp-hub peer`. */
@@ -34,17 +40,31 @@ export interface PeerArgs {
   readonly progressEveryMs: number;
   readonly json: boolean;
   readonly help: boolean;
+  /** The limit and TLS flags: TLS and `--first-message-timeout` apply to both directions' connections. */
+  readonly limits: LimitArgs;
+  readonly secret: SecretArg | undefined;
 }
 
-/** Parses `[--host H] [--port 5000] [--interval 2s] [--expire 6s] [--json] [--help]`. */
+/** The flags both filer subcommands take besides their own. */
+const FILER_FLAGS = {
+  secret: { type: 'string' },
+  'secret-file': { type: 'string' },
+  ...limitFlagSpec('listen'),
+} as const;
+
+/**
+ * Parses `[--host H] [--port 5000] [--interval 2s] [--expire 6s] [--json] [--help]`, the secret
+ * and the limit and TLS flags.
+ */
 export function parseTrackerArgs(argv: readonly string[]): TrackerArgs {
-  const values = parse(argv, {
+  const values = parseOptions(argv, {
     host: { type: 'string' },
     port: { type: 'string' },
     interval: { type: 'string' },
     expire: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    ...FILER_FLAGS,
   });
   return {
     host: host(values['host']),
@@ -53,15 +73,18 @@ export function parseTrackerArgs(argv: readonly string[]): TrackerArgs {
     expireMs: values['expire'] === undefined ? DEFAULT_EXPIRE_MS : parseDuration(values['expire'] as string, '--expire'),
     json: values['json'] === true,
     help: values['help'] === true,
+    limits: parseLimitFlags(values, 'listen'),
+    secret: secretArg(values),
   };
 }
 
 /**
  * Parses `--id NAME [--tracker host:port] [--host H] [--port 63330] [--share DIR] [--downloads DIR]
- * [--interval 2s] [--progress 2s] [--json] [--help]`. `--tracker` without a port means port 5000.
+ * [--interval 2s] [--progress 2s] [--json] [--help]`, the secret and the limit and TLS flags.
+ * `--tracker` without a port means port 5000.
  */
 export function parsePeerArgs(argv: readonly string[]): PeerArgs {
-  const values = parse(argv, {
+  const values = parseOptions(argv, {
     id: { type: 'string' },
     tracker: { type: 'string' },
     host: { type: 'string' },
@@ -72,6 +95,7 @@ export function parsePeerArgs(argv: readonly string[]): PeerArgs {
     progress: { type: 'string' },
     json: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
+    ...FILER_FLAGS,
   });
   const help = values['help'] === true;
   const id = values['id'] as string | undefined;
@@ -92,7 +116,18 @@ export function parsePeerArgs(argv: readonly string[]): PeerArgs {
     progressEveryMs: values['progress'] === undefined ? DEFAULT_PROGRESS_EVERY_MS : parseDuration(values['progress'] as string, '--progress'),
     json: values['json'] === true,
     help,
+    limits: parseLimitFlags(values, 'listen'),
+    secret: secretArg(values),
   };
+}
+
+function secretArg(values: Record<string, unknown>): SecretArg | undefined {
+  const text = values['secret'] as string | undefined;
+  const file = values['secret-file'] as string | undefined;
+  if (text !== undefined && file !== undefined) throw new UsageError('--secret and --secret-file: give one of them');
+  if (text === '') throw new UsageError('--secret: expected some text, got ""');
+  if (file === '') throw new UsageError('--secret-file: expected a file, got ""');
+  return text !== undefined ? { text } : file !== undefined ? { file } : undefined;
 }
 
 function trackerEndpoint(text: string): Endpoint {
@@ -113,14 +148,3 @@ function folder(value: unknown, fallback: string, what: string): string {
   return text;
 }
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-
-function parse(argv: readonly string[], options: OptionSpec): Record<string, unknown> {
-  try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    // Node's messages go on with advice about `--`; the first sentence is the one that matters.
-    const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.split(/\.\s/)[0]!.replace(/\.$/, ''));
-  }
-}

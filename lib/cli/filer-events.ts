@@ -10,6 +10,7 @@ import type { RemoteFile } from '../filer/transfer/vocabulary.js';
 import type { Header } from '../protocol/message.js';
 import type { ConsoleEvent } from './events.js';
 import { formatDuration } from './duration.js';
+import { humanStats } from './stats.js';
 import { oneLine } from './text.js';
 
 /** A connection as the peer console shows it. */
@@ -42,7 +43,7 @@ export interface TransferInfo {
 
 /** One line of a filer console's output. Core events (`listening`, `help`, `error`, ...) come from `ConsoleEvent`. */
 export type FilerEvent =
-  | Extract<ConsoleEvent, { event: 'listening' | 'help' | 'error' | 'stopped' | 'broadcast' }>
+  | Extract<ConsoleEvent, { event: 'listening' | 'help' | 'error' | 'stopped' | 'broadcast' | 'stats' }>
   // tracker
   | { readonly event: 'join'; readonly id: string; readonly addr: string; readonly conn: string }
   | { readonly event: 'move'; readonly id: string; readonly addr: string; readonly from: string; readonly conn: string }
@@ -184,6 +185,8 @@ export function humanFiler(event: FilerEvent): string {
       return `error: ${oneLine(event.message)}`;
     case 'stopped':
       return 'stopped';
+    case 'stats':
+      return humanStats(event);
     case 'broadcast': {
       const total = event.to.length + event.failed.length;
       return `broadcast sent to ${event.to.length}${event.failed.length > 0 ? ` of ${total}` : ''} connection${total === 1 ? '' : 's'}`;

@@ -27,6 +27,8 @@ export interface FilerPrinter {
   progress(snapshot: TransferSnapshot): void;
   /** A transfer ended: its bar goes. */
   ended(id: string): void;
+  /** Writes one line as it is. */
+  line(text: string): void;
 }
 
 /**
@@ -66,5 +68,6 @@ export function createFilerPrinter(options: FilerPrinterOptions): FilerPrinter {
     print: (event) => write(options.json ? JSON.stringify(event) : humanFiler(event)),
     progress: (snapshot) => display.update(snapshot),
     ended: (id) => display.end(id),
+    line: write,
   };
 }

@@ -1,5 +1,6 @@
 /** The `--help` texts of the command and of each console. */
 import { commandHelp, type ConsoleKind } from './commands.js';
+import { flagHelpLine, limitFlagHelp } from './limit-flags.js';
 import { peerCommandHelp, trackerCommandHelp } from './peer-commands.js';
 
 /** `rx-tcp-hub --help`. */
@@ -12,11 +13,14 @@ usage:
   rx-tcp-hub peer --id NAME [--tracker host:port]     a filer peer: chat and file transfer
   rx-tcp-hub <subcommand> --help                      options and console commands
 
-Commands are read one per line from stdin; the console ends on quit or at the end of input.`;
+Every subcommand also takes limit flags (--max-connections, --max-content, --frame-timeout,
+--idle-timeout, --max-queue, --heartbeat, ...) and TLS flags (--tls-cert, --tls-key, --tls-ca).
+Commands are read one per line from stdin; the console ends on quit, at the end of input, or on
+SIGINT or SIGTERM (exit status 0).`;
 
 const OPTIONS: Record<ConsoleKind, string[]> = {
   server: [
-    'usage: rx-tcp-hub server [--host H] [--port P] [--json]',
+    'usage: rx-tcp-hub server [--host H] [--port P] [--json] [limits and TLS]',
     '',
     'Listens for connections (the seed\'s server_example). The first line printed is the address',
     'listened on, e.g. "listening on 127.0.0.1:40123".',
@@ -25,7 +29,7 @@ const OPTIONS: Record<ConsoleKind, string[]> = {
     '  --port P     port to listen on (default 0: a free port, shown on the first line)',
   ],
   client: [
-    'usage: rx-tcp-hub client [--connect host:port]... [--json]',
+    'usage: rx-tcp-hub client [--connect host:port]... [--json] [limits and TLS]',
     '',
     'Opens connections to servers or peers (the seed\'s client_example).',
     '',
@@ -39,6 +43,7 @@ export function consoleHelp(kind: ConsoleKind): string {
     ...OPTIONS[kind],
     '  --json       print every event as one JSON line',
     '  -h, --help   show this help',
+    ...limitFlagHelp(kind === 'server' ? 'listen' : 'dial'),
     '',
     'commands, one per line (<conn> is an index shown by list, or an id such as c1):',
     ...commandHelp(kind).map((line) => `  ${line}`),
@@ -48,9 +53,19 @@ export function consoleHelp(kind: ConsoleKind): string {
   ].join('\n');
 }
 
+/** The filer's secret flags. */
+const SECRET_HELP = [
+  '',
+  'secret (the tracker and every peer must have the same one):',
+  flagHelpLine('--secret TEXT', 'said first on each connection dialled; accepted connections that do'),
+  flagHelpLine('', 'not say it close as auth-failed (it travels as is: use TLS off loopback)'),
+  flagHelpLine('--secret-file FILE', 'the secret, read from a file (a trailing line break is ignored)'),
+];
+
 /** `rx-tcp-hub tracker --help`. */
 export const TRACKER_HELP = [
   'usage: rx-tcp-hub tracker [--host H] [--port 5000] [--interval 2s] [--expire 6s] [--json]',
+  '                          [--secret TEXT] [limits and TLS]',
   '',
   "The filer's tracker (the seed's ip_server). Peers report {ID, Port} every interval; every",
   'interval the tracker sends each live peer the table as {Broadcast: ""} with the body',
@@ -64,6 +79,8 @@ export const TRACKER_HELP = [
   '  --expire D      a peer silent this long leaves the table (default 6s)',
   '  --json          print every event as one JSON line',
   '  -h, --help      show this help',
+  ...SECRET_HELP,
+  ...limitFlagHelp('listen'),
   '',
   'commands, one per line:',
   ...trackerCommandHelp().map((line) => `  ${line}`),
@@ -73,6 +90,7 @@ export const TRACKER_HELP = [
 export const PEER_HELP = [
   'usage: rx-tcp-hub peer --id NAME [--tracker host:port] [--host H] [--port 63330]',
   '                       [--share DIR] [--downloads DIR] [--interval 2s] [--progress 2s] [--json]',
+  '                       [--secret TEXT] [limits and TLS]',
   '',
   "A filer peer (the seed's filer_client). Listens on --port or the next free port (the first line",
   'printed is the address it got), reports {ID, Port} to the tracker every interval, keeps an',
@@ -88,6 +106,11 @@ export const PEER_HELP = [
   '  --progress D       time between two progress lines when the output is not a terminal (default 2s)',
   '  --json             print every event as one JSON line',
   '  -h, --help         show this help',
+  ...SECRET_HELP,
+  ...limitFlagHelp('listen'),
+  'The limits apply to the connections of both directions and to the tracker link. The peer shows',
+  'its certificate both to listen and to dial (to the tracker and to peers that require one), so',
+  'with --tls-ca it needs one made for server and client use.',
   '',
   'commands, one per line (<peer> is a name from peers, host:port, or a connection from list;',
   'a peer named by name or address is connected to on demand; quote names with spaces: "my file"):',

@@ -11,6 +11,7 @@ import { MAIN_HELP, PEER_HELP, TRACKER_HELP, consoleHelp } from './help.js';
 import { runPeerConsole } from './peer-console.js';
 import { ListenError, runServerConsole } from './server-console.js';
 import { runTrackerConsole } from './tracker-console.js';
+import { takeScaleFlags } from '../redis/cli-flags.js';
 
 const SUBCOMMANDS = ['server', 'client', 'tracker', 'peer'];
 
@@ -19,8 +20,10 @@ const [subcommand, ...rest] = process.argv.slice(2);
 try {
   switch (subcommand) {
     case 'server': {
-      const args = parseServerArgs(rest);
+      const { scale, rest: argv } = takeScaleFlags(rest, (message) => new UsageError(message));
+      const args = parseServerArgs(argv);
       if (args.help) console.log(consoleHelp('server'));
+      else if (scale) await (await scaledOut()).runScaledServer(scale, { host: args.host, port: args.port, ...args.limits.connection, ...args.limits.listen });
       else await runServerConsole(args);
       break;
     }
@@ -31,9 +34,13 @@ try {
       break;
     }
     case 'tracker': {
-      const args = parseTrackerArgs(rest);
+      const { scale, rest: argv } = takeScaleFlags(rest, (message) => new UsageError(message));
+      const args = parseTrackerArgs(argv);
       if (args.help) console.log(TRACKER_HELP);
-      else await runTrackerConsole(args);
+      else if (scale) {
+        const { host, port, intervalMs, expireMs, limits } = args;
+        await (await scaledOut()).runScaledTracker(scale, { host, port, intervalMs, expireMs, ...limits.connection, ...limits.listen });
+      } else await runTrackerConsole(args);
       break;
     }
     case 'peer': {
@@ -61,5 +68,14 @@ try {
     process.exitCode = 1;
   } else {
     throw error;
+  }
+}
+
+/** `--workers N --redis URL`: loaded only then, as it needs the optional dependency ioredis. */
+async function scaledOut(): Promise<typeof import('../redis/cli.js')> {
+  try {
+    return await import('../redis/cli.js');
+  } catch (error) {
+    throw new UsageError(`--workers and --redis need the optional dependency ioredis (npm install ioredis): ${(error as Error).message}`);
   }
 }

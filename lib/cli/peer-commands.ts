@@ -5,6 +5,7 @@
  * Parsing is pure; the consoles run the result.
  */
 import { UsageError } from './args.js';
+import { parseStatsArgs } from './stats.js';
 
 /** One parsed line of the peer console. `peer` is a name, `host:port`, a connection id or index. */
 export type PeerCommand =
@@ -19,12 +20,13 @@ export type PeerCommand =
   | { readonly name: 'put'; readonly peer: string; readonly file: string; readonly as?: string }
   | { readonly name: 'transfers' }
   | { readonly name: 'cancel'; readonly id: string }
+  | { readonly name: 'stats'; readonly json: boolean }
   | { readonly name: 'help' }
   | { readonly name: 'quit' }
   | { readonly name: 'nothing' };
 
 /** One parsed line of the tracker console. */
-export type TrackerCommand = { readonly name: 'peers' | 'help' | 'quit' | 'nothing' };
+export type TrackerCommand = { readonly name: 'peers' | 'help' | 'quit' | 'nothing' } | { readonly name: 'stats'; readonly json: boolean };
 
 /** The peer console's commands and their usage, as `help` prints them. */
 export function peerCommandHelp(): string[] {
@@ -40,6 +42,7 @@ export function peerCommandHelp(): string[] {
     "put <peer> <file> [as]    upload a local file into the peer's downloads folder",
     'transfers                 the transfers, active and ended',
     'cancel <transfer>         stop a transfer (e.g. t1) on both sides',
+    'stats [--json]            traffic, queued bytes, connections, closes and refusals, all directions',
     'help                      show this list',
     'quit                      close everything and exit (end of input does the same)',
   ];
@@ -49,6 +52,7 @@ export function peerCommandHelp(): string[] {
 export function trackerCommandHelp(): string[] {
   return [
     'peers    the peer table: name, address, port, connection, time since the last report',
+    'stats    (or stats --json) the server\'s traffic, connections, closes and refusals by reason',
     'help     show this list',
     'quit     stop the tracker and exit (end of input does the same)',
   ];
@@ -111,6 +115,8 @@ export function parsePeerCommand(line: string): PeerCommand {
       const [id] = words(rest, 1, 1, USAGE.cancel);
       return { name, id: id! };
     }
+    case 'stats':
+      return { name, ...parseStatsArgs(rest) };
     case 'get':
     case 'put': {
       const [peer, file, as] = words(rest, 2, 3, USAGE[name]);
@@ -129,6 +135,7 @@ export function parseTrackerCommand(line: string): TrackerCommand {
   const { word, rest } = split(line);
   const name = word.toLowerCase();
   if (name === '') return { name: 'nothing' };
+  if (name === 'stats') return { name, ...parseStatsArgs(rest) };
   if (name === 'peers' || name === 'help' || name === 'quit' || name === 'exit') {
     if (rest !== '') throw new UsageError(`${name} takes no arguments`);
     return { name: name === 'exit' ? 'quit' : name };

@@ -15,14 +15,19 @@ import { createFilerPrinter } from './filer-printer.js';
 import { runLineLoop } from './line-loop.js';
 import { parsePeerCommand, peerCommandHelp, type PeerCommand } from './peer-commands.js';
 import { ListenError } from './server-console.js';
+import { dialTls, listenTls, readSecret, readTlsFiles } from './flag-files.js';
+import { printStats } from './stats.js';
 
 /**
  * Starts the peer, prints the address it listens on as the first line, then runs commands until
  * `quit`, the end of input or a signal.
  * @throws ListenError when no port could be listened on; UsageError for a missing shared folder
+ * or a TLS or secret file that cannot be read or used
  */
 export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<void> {
   const printer = createFilerPrinter({ json: args.json, progressEveryMs: args.progressEveryMs });
+  const tls = args.limits.tls ? await readTlsFiles(args.limits.tls) : undefined;
+  const secret = await readSecret(args.secret);
   const events = new Subject<FilerEvent>();
   const wiring = new Subscription();
   let peer!: Peer;
@@ -37,6 +42,9 @@ export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStre
         reportIntervalMs: args.intervalMs,
         shareDir: args.share,
         downloadsDir: args.downloads,
+        serverOptions: { ...args.limits.connection, ...args.limits.listen, ...(tls ? { tls: listenTls(tls) } : {}) },
+        clientOptions: { ...args.limits.connection, ...(tls ? { tls: dialTls(tls) } : {}) },
+        ...(secret !== undefined ? { secret } : {}),
       });
     } catch (error) {
       if (error instanceof InvalidOptionError) throw new UsageError(error.message);
@@ -120,6 +128,8 @@ export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStre
         return;
       case 'transfers':
         return printer.print({ event: 'transfers', transfers: peer.transfers.map(transferInfo) });
+      case 'stats':
+        return printStats(printer, peer.stats(), command.json);
       case 'cancel': {
         const active = peer.transfers.some((t) => t.id === command.id && !['done', 'failed', 'cancelled'].includes(t.state));
         if (!active) throw new UsageError(`no active transfer ${JSON.stringify(command.id)}; type transfers to see them`);

@@ -1,11 +1,14 @@
 /** Writes console events to a stream: one line each, for people or (`--json`) as JSON. */
 import type { Writable } from 'node:stream';
 import type { ConsoleEvent } from './events.js';
+import { humanStats } from './stats.js';
 import { oneLine } from './text.js';
 
 /** Where console events go. */
 export interface Printer {
   print(event: ConsoleEvent): void;
+  /** Writes one line as it is. */
+  line(text: string): void;
 }
 
 /**
@@ -21,6 +24,9 @@ export function createPrinter({ json, out = process.stdout }: { json: boolean; o
   return {
     print(event) {
       out.write((json ? JSON.stringify(event) : human(event)) + '\n');
+    },
+    line(text) {
+      out.write(text + '\n');
     },
   };
 }
@@ -54,6 +60,8 @@ export function human(event: ConsoleEvent): string {
       return event.commands.join('\n');
     case 'error':
       return `error: ${oneLine(event.message)}`;
+    case 'stats':
+      return humanStats(event);
     case 'stopped':
       return 'stopped';
   }

@@ -3,16 +3,23 @@ import { Server } from '../hub/server.js';
 import type { ServerArgs } from './args.js';
 import { runConsole } from './console.js';
 import { hubEvents } from './events.js';
+import { tlsOptions } from './flag-files.js';
+import { fromFlags } from './limit-flags.js';
 import { createPrinter } from './printer.js';
 
 /**
- * Listens, prints the address as the first line, then runs the console until it ends.
- * Listening is the console's first step, so a signal that follows the first line stops it cleanly.
- * @throws ListenError when the address cannot be listened on (the console never starts).
+ * Reads the TLS files, listens, prints the address as the first line, then runs the console until
+ * it ends. Listening is the console's first step, so a signal that follows the first line stops it
+ * cleanly.
+ * @throws UsageError for a TLS file that cannot be read or used; ListenError when the address
+ * cannot be listened on (the console never starts)
  */
 export async function runServerConsole(args: ServerArgs): Promise<void> {
   const printer = createPrinter({ json: args.json });
-  const server = new Server({ host: args.host, port: args.port });
+  const tls = await tlsOptions(args.limits.tls, 'listen');
+  const server = fromFlags(
+    () => new Server({ host: args.host, port: args.port, ...args.limits.connection, ...args.limits.listen, ...(tls ? { tls } : {}) }),
+  );
   const listen = async () => {
     try {
       await server.listen();

@@ -14,21 +14,35 @@ import { createFilerPrinter } from './filer-printer.js';
 import { runLineLoop } from './line-loop.js';
 import { parseTrackerCommand, trackerCommandHelp } from './peer-commands.js';
 import { ListenError } from './server-console.js';
+import { readSecret, tlsOptions } from './flag-files.js';
+import { printStats } from './stats.js';
 
 /**
- * Listens, prints the address as the first line, then tracks until `quit`, the end of input or a
- * signal.
- * @throws ListenError when the address cannot be listened on (the console never starts)
+ * Reads the TLS and secret files, listens, prints the address as the first line, then tracks until
+ * `quit`, the end of input or a signal.
+ * @throws ListenError when the address cannot be listened on (the console never starts);
+ * UsageError for a file that cannot be read or used
  */
 export async function runTrackerConsole(args: TrackerArgs, input?: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<void> {
   const printer = createFilerPrinter({ json: args.json, progressEveryMs: 0 });
+  const tls = await tlsOptions(args.limits.tls, 'listen');
+  const secret = await readSecret(args.secret);
   const events = new Subject<FilerEvent>();
   const wiring = new Subscription();
   let tracker: Tracker | undefined;
 
   const start = async () => {
     try {
-      tracker = await Tracker.listen({ host: args.host, port: args.port, intervalMs: args.intervalMs, expireMs: args.expireMs });
+      tracker = await Tracker.listen({
+        host: args.host,
+        port: args.port,
+        intervalMs: args.intervalMs,
+        expireMs: args.expireMs,
+        ...args.limits.connection,
+        ...args.limits.listen,
+        ...(tls ? { tls } : {}),
+        ...(secret !== undefined ? { secret } : {}),
+      });
     } catch (error) {
       if (error instanceof InvalidOptionError) throw new UsageError(error.message);
       throw new ListenError(args.host, args.port, error);
@@ -55,6 +69,8 @@ export async function runTrackerConsole(args: TrackerArgs, input?: NodeJS.Readab
         return printer.print({ event: 'help', commands: trackerCommandHelp() });
       case 'peers':
         return printer.print(tableEvent(tracker!.peers, tracker!.options.scheduler.now()));
+      case 'stats':
+        return printStats(printer, tracker!.server!.stats(), command.json);
     }
   };
 

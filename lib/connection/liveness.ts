@@ -25,7 +25,7 @@ export class Activity {
   /** True once a whole message (a connection check counts) has arrived. */
   spoken = false;
   /** Set by the watchdog while it runs, to arm the frame deadline when a frame starts. */
-  onFrameStart: ((now: number) => void) | undefined = undefined;
+  onFrameStart: { frameStarted(now: number): void } | undefined = undefined;
 
   /**
    * Records received bytes.
@@ -40,7 +40,7 @@ export class Activity {
     } else if (this.frameStartedAt < 0 || completed) {
       // A frame began in these bytes: the first one, or the one after a frame they finished.
       this.frameStartedAt = now;
-      this.onFrameStart?.(now);
+      this.onFrameStart?.frameStarted(now);
     }
   }
 
@@ -87,79 +87,120 @@ export type LivenessSignal = 'heartbeat' | LivenessTimeout;
  *   .subscribe((signal) => (signal === 'heartbeat' ? sendCheck() : close(signal)));
  */
 export function liveness(activity: Activity, options: LivenessOptions, scheduler: SchedulerLike): Observable<LivenessSignal> {
-  const heartbeatMs = options.heartbeatMs ?? 0;
-  const idleMs = options.idleTimeoutMs ?? 0;
-  const frameMs = options.frameTimeoutMs ?? 0;
-  const firstMs = options.firstMessageTimeoutMs ?? 0;
-  const connectCheckMs = options.connectCheckMs ?? 0;
-
   return new Observable<LivenessSignal>((subscriber) => {
-    const startedAt = scheduler.now();
-    let lastBeat = startedAt;
-    let connectCheckDue = connectCheckMs > 0;
-    let timer: Subscription | undefined;
-    let wakeAt = Infinity;
-
-    const expired = (now: number): LivenessTimeout | undefined => {
-      if (frameMs > 0 && activity.frameStartedAt >= 0 && now >= activity.frameStartedAt + frameMs) return CloseReasonKind.FrameTimeout;
-      if (firstMs > 0 && !activity.spoken && now >= startedAt + firstMs) return CloseReasonKind.FirstMessageTimeout;
-      if (idleMs > 0 && now >= Math.max(activity.receivedAt, startedAt) + idleMs) return CloseReasonKind.IdleTimeout;
-      return undefined;
-    };
-
-    const nextWake = (): number => {
-      let at = Infinity;
-      if (idleMs > 0) at = Math.min(at, Math.max(activity.receivedAt, startedAt) + idleMs);
-      if (frameMs > 0 && activity.frameStartedAt >= 0) at = Math.min(at, activity.frameStartedAt + frameMs);
-      if (firstMs > 0 && !activity.spoken) at = Math.min(at, startedAt + firstMs);
-      if (heartbeatMs > 0) at = Math.min(at, Math.max(activity.sentAt, lastBeat) + heartbeatMs);
-      if (connectCheckDue) at = Math.min(at, startedAt + connectCheckMs);
-      return at;
-    };
-
-    const beat = (now: number): void => {
-      lastBeat = now;
-      subscriber.next('heartbeat');
-    };
-
-    function wake(this: SchedulerAction<void>): void {
-      const now = scheduler.now();
-      const timeout = expired(now);
-      if (timeout !== undefined) {
-        wakeAt = Infinity;
-        subscriber.next(timeout);
-        subscriber.complete();
-        return;
-      }
-      if (connectCheckDue && now >= startedAt + connectCheckMs) {
-        connectCheckDue = false;
-        if (activity.sentAt < 0) beat(now);
-      }
-      if (heartbeatMs > 0 && now >= Math.max(activity.sentAt, lastBeat) + heartbeatMs) beat(now);
-      if (subscriber.closed) return;
-      wakeAt = nextWake();
-      // Rescheduled from inside, with an unchanged delay, the timer keeps its interval.
-      timer = wakeAt === Infinity ? undefined : this.schedule(undefined, Math.max(0, wakeAt - now));
-    }
-
-    const arm = (at: number, now: number): void => {
-      timer?.unsubscribe();
-      wakeAt = at;
-      timer = at === Infinity ? undefined : scheduler.schedule(wake, Math.max(0, at - now));
-    };
-
-    if (frameMs > 0) {
-      // The one event that can bring a deadline nearer: a frame starting while the timer sleeps longer.
-      activity.onFrameStart = (now) => {
-        if (now + frameMs < wakeAt) arm(now + frameMs, now);
-      };
-    }
-    arm(nextWake(), startedAt);
-    return () => {
-      timer?.unsubscribe();
-      if (activity.onFrameStart !== undefined) activity.onFrameStart = undefined;
-    };
+    const watchdog = new Watchdog(activity, options, scheduler, (signal) => {
+      subscriber.next(signal);
+      if (signal !== 'heartbeat') subscriber.complete();
+    });
+    return () => watchdog.stop();
   });
+}
+
+/**
+ * The watchdog behind `liveness`, as one object with methods rather than an Observable and its
+ * closures: a Messenger holds one for as long as it is open, and a hub may hold tens of thousands.
+ * Starts at once; `signal` is told each heartbeat, then at most one timeout, after which it stops.
+ */
+export class Watchdog {
+  private readonly heartbeatMs: number;
+  private readonly idleMs: number;
+  private readonly frameMs: number;
+  private readonly firstMs: number;
+  private readonly connectCheckMs: number;
+  private readonly startedAt: number;
+  private lastBeat: number;
+  private connectCheckDue: boolean;
+  private timer: Subscription | undefined;
+  private wakeAt = Infinity;
+  private stopped = false;
+
+  constructor(
+    private readonly activity: Activity,
+    options: LivenessOptions,
+    private readonly scheduler: SchedulerLike,
+    private readonly signal: (signal: LivenessSignal) => void,
+  ) {
+    this.heartbeatMs = options.heartbeatMs ?? 0;
+    this.idleMs = options.idleTimeoutMs ?? 0;
+    this.frameMs = options.frameTimeoutMs ?? 0;
+    this.firstMs = options.firstMessageTimeoutMs ?? 0;
+    this.connectCheckMs = options.connectCheckMs ?? 0;
+    this.startedAt = scheduler.now();
+    this.lastBeat = this.startedAt;
+    this.connectCheckDue = this.connectCheckMs > 0;
+    // The one event that can bring a deadline nearer: a frame starting while the timer sleeps longer.
+    if (this.frameMs > 0) activity.onFrameStart = this;
+    this.arm(this.nextWake(), this.startedAt);
+  }
+
+  /** Stops the timer; nothing is signalled after. */
+  stop(): void {
+    this.stopped = true;
+    this.timer?.unsubscribe();
+    this.timer = undefined;
+    if (this.activity.onFrameStart === this) this.activity.onFrameStart = undefined;
+  }
+
+  /** A frame started at `now` (called by the Activity). */
+  frameStarted(now: number): void {
+    if (now + this.frameMs < this.wakeAt) this.arm(now + this.frameMs, now);
+  }
+
+  private expired(now: number): LivenessTimeout | undefined {
+    const activity = this.activity;
+    if (this.frameMs > 0 && activity.frameStartedAt >= 0 && now >= activity.frameStartedAt + this.frameMs) return CloseReasonKind.FrameTimeout;
+    if (this.firstMs > 0 && !activity.spoken && now >= this.startedAt + this.firstMs) return CloseReasonKind.FirstMessageTimeout;
+    if (this.idleMs > 0 && now >= Math.max(activity.receivedAt, this.startedAt) + this.idleMs) return CloseReasonKind.IdleTimeout;
+    return undefined;
+  }
+
+  private nextWake(): number {
+    const activity = this.activity;
+    let at = Infinity;
+    if (this.idleMs > 0) at = Math.min(at, Math.max(activity.receivedAt, this.startedAt) + this.idleMs);
+    if (this.frameMs > 0 && activity.frameStartedAt >= 0) at = Math.min(at, activity.frameStartedAt + this.frameMs);
+    if (this.firstMs > 0 && !activity.spoken) at = Math.min(at, this.startedAt + this.firstMs);
+    if (this.heartbeatMs > 0) at = Math.min(at, Math.max(activity.sentAt, this.lastBeat) + this.heartbeatMs);
+    if (this.connectCheckDue) at = Math.min(at, this.startedAt + this.connectCheckMs);
+    return at;
+  }
+
+  private beat(now: number): void {
+    this.lastBeat = now;
+    this.signal('heartbeat');
+  }
+
+  /** The timer's work, the same function for every watchdog: the watchdog is the action's state. */
+  private static wake(this: SchedulerAction<Watchdog>, watchdog?: Watchdog): void {
+    watchdog!.onWake(this);
+  }
+
+  private onWake(action: SchedulerAction<Watchdog>): void {
+    const now = this.scheduler.now();
+    const timeout = this.expired(now);
+    if (timeout !== undefined) {
+      this.wakeAt = Infinity;
+      this.timer = undefined;
+      this.stop();
+      this.signal(timeout);
+      return;
+    }
+    if (this.connectCheckDue && now >= this.startedAt + this.connectCheckMs) {
+      this.connectCheckDue = false;
+      if (this.activity.sentAt < 0) this.beat(now);
+    }
+    if (this.heartbeatMs > 0 && now >= Math.max(this.activity.sentAt, this.lastBeat) + this.heartbeatMs) this.beat(now);
+    if (this.stopped) return;
+    this.wakeAt = this.nextWake();
+    // Rescheduled from inside, with an unchanged delay, the timer keeps its interval.
+    this.timer = this.wakeAt === Infinity ? undefined : action.schedule(this, Math.max(0, this.wakeAt - now));
+  }
+
+  private arm(at: number, now: number): void {
+    this.timer?.unsubscribe();
+    this.wakeAt = at;
+    this.timer = at === Infinity ? undefined : this.scheduler.schedule(Watchdog.wake, Math.max(0, at - now), this);
+  }
 }
 
 /** A ping or pong sequence number as it may travel: decimal, at most 15 digits (a safe integer). */

@@ -5,7 +5,7 @@
  * reading (TCP backpressure) rather than drop anything.
  */
 import type { Duplex } from 'node:stream';
-import { AsyncSubject, Observable, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
+import { AsyncSubject, Observable, asyncScheduler, type SchedulerLike, type Subscriber, type Subscription } from 'rxjs';
 import {
   ConnectionClosedError,
   FirstMessageTimeoutError,
@@ -20,7 +20,7 @@ import { FrameDecoder } from '../protocol/decoder.js';
 import { encodeFrame } from '../protocol/encode.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
-import { Activity, liveness, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
+import { Activity, Watchdog, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
 import { DEFAULT_METRICS_INTERVAL_MS, TrafficCounters, sampleStats, type ConnectionStats } from './metrics.js';
 import { duration, resolveMessengerOptions, type MessengerOptions, type ResolvedMessengerOptions } from './options.js';
 
@@ -36,12 +36,39 @@ export {
 /** A callback told when a frame was handed to the kernel (no argument) or failed (a typed error). */
 export type WriteCallback = (error?: RxTcpHubError) => void;
 
+/**
+ * Told what became of frames queued with `Target.queue`: `settle(index)` when a frame was handed
+ * to the kernel, `settle(index, error)` when it failed. One sink serves every target of a
+ * broadcast, each under its own index, so a send to many connections allocates nothing per target.
+ */
+export interface WriteSink {
+  settle(index: number, error?: RxTcpHubError): void;
+}
+
 /** What the hub's operators need of a connection; `Messenger` is the real one. */
 export interface Target {
   readonly id: string;
   /** Queues a frame; throws `ConnectionClosedError` or `QueueFullError` synchronously. */
   write(frame: Frame, done?: WriteCallback): void;
+  /**
+   * Optional: `write`, reporting to `sink.settle(index, error?)` instead of a callback. The
+   * operators use it when a target has it, so a broadcast needs no closure per target.
+   */
+  queue?(frame: Frame, sink: WriteSink, index: number): void;
   close(reason?: CloseReasonKind, error?: Error): void;
+}
+
+/**
+ * What a hub hears from each of its connections through plain calls instead of a subscription and
+ * a promise per connection, which an idle connection would carry for its whole life.
+ */
+export interface MessengerOwner {
+  /** The connection closed: called once, before `closed$` emits. */
+  connectionClosed(messenger: Messenger, reason: CloseReason): void;
+  /** The connection closed: called once, after `closed$` has emitted to all its subscribers. */
+  connectionGone(messenger: Messenger, reason: CloseReason): void;
+  /** The socket closed (after any linger): called once. */
+  socketReleased(messenger: Messenger): void;
 }
 
 /** The socket surface a Messenger uses: `net.Socket` and the in-memory ends both have it. */
@@ -55,6 +82,29 @@ type KeepAliveSocket = { setKeepAlive?: (enable: boolean, initialDelayMs?: numbe
 
 const EMPTY = Buffer.alloc(0);
 const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
+
+// Shared stand-ins for empty lists (never changed): an idle connection allocates none of its own.
+const NO_SUBSCRIBERS: readonly Subscriber<Message>[] = Object.freeze([]);
+const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
+
+/** Where a socket keeps its Messenger, for the listeners all connections share. */
+const OWNER = Symbol('rx-tcp-hub.messenger');
+type OwnedTransport = Transport & { [OWNER]: Messenger };
+
+/**
+ * Options are checked and defaulted once per options object, not once per connection: a hub
+ * passes the same object to each of its connections. Keyed weakly, so it holds nothing alive.
+ */
+const resolvedOptions = new WeakMap<MessengerOptions, ResolvedMessengerOptions>();
+
+function resolveOnce(options: MessengerOptions): ResolvedMessengerOptions {
+  let resolved = resolvedOptions.get(options);
+  if (resolved === undefined) {
+    resolved = resolveMessengerOptions(options);
+    resolvedOptions.set(options, resolved);
+  }
+  return resolved;
+}
 
 /**
  * One connection, as the seed's `Messenger`. Users never construct it: hubs do.
@@ -78,22 +128,25 @@ export class Messenger implements Target {
   header: Header = EMPTY_HEADER;
   /** The latest received message's content (the seed's `body`). */
   body: Buffer = EMPTY;
-  /** Every received message, once each, in order; completes when the connection closes. */
-  readonly messages$: Observable<Message>;
   /** One close reason, then completes; a subscriber after the close still gets it. */
   readonly closed$: Observable<CloseReason>;
-  /** Each round-trip time the heartbeat measures, in ms; completes when the connection closes. */
-  readonly rtt$: Observable<number>;
 
   readonly maxQueueBytes: number;
   private readonly options: ResolvedMessengerOptions;
   private readonly scheduler: SchedulerLike;
+  /**
+   * True on the real clock (`asyncScheduler`): the writes of one tick then share the clock reading
+   * of the first, as real time barely moves within a tick. A virtual clock may move any amount in
+   * one tick (a `TestScheduler` flushes synchronously), so there every write reads it.
+   */
+  private readonly realClock: boolean;
   private readonly decoder: FrameDecoder;
   private readonly traffic = new TrafficCounters();
   private readonly activity = new Activity();
-  private watchdog: Subscription | undefined;
+  private watchdog: Watchdog | undefined;
   private latestRtt: number | undefined;
-  private readonly rttSubscribers = new Set<Subscriber<number>>();
+  /** Made at the first `rtt$` subscriber: most connections never have one. */
+  private rttSubscribers: Set<Subscriber<number>> | undefined;
   private pingSequence = 0;
   private pingSentAt = -1;
   private readonly closedSubject = new AsyncSubject<CloseReason>();
@@ -101,50 +154,71 @@ export class Messenger implements Target {
    * Replaced, never changed in place: a subscriber added while a message is being delivered (the
    * hub subscribes to a connection it lets in on its first message) does not get that message too.
    */
-  private subscribers: readonly Subscriber<Message>[] = [];
+  private subscribers: readonly Subscriber<Message>[] = NO_SUBSCRIBERS;
   /** Scheduler time of the chunk being decoded. */
   private now = 0;
-  private inbox: Message[] = [];
+  /** Messages waiting for a first subscriber, from `inboxHead` on; made at the first one. */
+  private inbox: Message[] | undefined;
+  private inboxHead = 0;
   private inboxBytes = 0;
   private reason: CloseReason | undefined;
   private socketError: Error | undefined;
   private corked = false;
+  /**
+   * What to tell when each frame queued with a completion is written, oldest first, two slots a
+   * frame: (sink, index), (resolve, reject) of a `send`, or (callback, undefined). Writes complete
+   * in order, so one shared callback (`written`) serves them all: no closure per frame.
+   */
+  private completions: unknown[] = NO_COMPLETIONS;
+  private completionsHead = 0;
   private linger: Subscription | undefined;
-  private readonly socketClosed: Promise<void>;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork();
-  };
-  private readonly onMessage = (message: Message): void => this.deliver(message);
+  private readonly owner: MessengerOwner | undefined;
+  /** True once the socket emitted 'close' (or was destroyed before this Messenger saw it). */
+  private released: boolean;
+  private socketClosed: Promise<void> | undefined;
+  private resolveSocketClosed: (() => void) | undefined;
+  // An idle connection never needs these, so each is made the first time it is: a connection
+  // costs memory for as long as it is open, and a hub may hold tens of thousands.
+  private messagesObservable: Observable<Message> | undefined;
+  private rttObservable: Observable<number> | undefined;
+  private onMessage: ((message: Message) => void) | undefined;
+  private written: ((error?: Error | null) => void) | undefined;
 
   /**
    * @throws InvalidOptionError naming an option whose value cannot be used
    */
-  constructor(socket: Transport, id: string, options: MessengerOptions = {}, addr?: Address) {
+  constructor(socket: Transport, id: string, options: MessengerOptions = {}, addr?: Address, owner?: MessengerOwner) {
     this.socket = socket;
+    this.owner = owner;
     this.id = id;
     this.addr = addr ?? { host: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
-    this.options = resolveMessengerOptions(options);
+    this.options = resolveOnce(options);
     this.scheduler = this.options.scheduler;
+    this.realClock = this.scheduler === asyncScheduler;
     this.maxQueueBytes = this.options.maxQueueBytes;
     this.decoder = new FrameDecoder({ maxContentBytes: this.options.maxContentBytes });
     this.closed$ = this.closedSubject.asObservable();
-    this.messages$ = new Observable<Message>((subscriber) => this.addSubscriber(subscriber));
-    this.rtt$ = new Observable<number>((subscriber) => this.addRttSubscriber(subscriber));
-    this.socketClosed = new Promise((resolve) => {
-      if (socket.destroyed) resolve();
-      else socket.once('close', () => resolve());
-    });
+    this.released = socket.destroyed;
 
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('error', (error: Error) => {
-      this.socketError ??= error;
-    });
-    socket.on('close', () => this.onClose());
+    // Shared listeners that find this Messenger on the socket: no closures per connection.
+    (socket as OwnedTransport)[OWNER] = this;
+    socket.on('data', Messenger.onSocketData);
+    socket.on('end', Messenger.onSocketEnd);
+    socket.on('error', Messenger.onSocketError);
+    socket.on('close', Messenger.onSocketClose);
     // TCP keepalive finds a dead peer even with the heartbeat off.
     (socket as KeepAliveSocket).setKeepAlive?.(true, this.options.keepAliveDelayMs);
     this.startWatchdog();
+  }
+
+  /** Every received message, once each, in order; completes when the connection closes. */
+  get messages$(): Observable<Message> {
+    return (this.messagesObservable ??= new Observable<Message>((subscriber) => this.addSubscriber(subscriber)));
+  }
+
+  /** Each round-trip time the heartbeat measures, in ms; completes when the connection closes. */
+  get rtt$(): Observable<number> {
+    return (this.rttObservable ??= new Observable<number>((subscriber) => this.addRttSubscriber(subscriber)));
   }
 
   /** True once the connection has closed (its `closed$` has emitted). */
@@ -200,6 +274,9 @@ export class Messenger implements Target {
 
   /** Resolves when the underlying socket is fully closed (its handle released). */
   whenSocketClosed(): Promise<void> {
+    if (this.socketClosed === undefined) {
+      this.socketClosed = this.released ? Promise.resolve() : new Promise((resolve) => (this.resolveSocketClosed = resolve));
+    }
     return this.socketClosed;
   }
 
@@ -209,13 +286,8 @@ export class Messenger implements Target {
    * written), or `SendFailedError`. Frames of concurrent sends never interleave.
    */
   send(header: HeaderInput, content?: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      try {
-        this.write(encodeFrame(header, content), (error) => (error ? reject(error) : resolve()));
-      } catch (error) {
-        reject(error);
-      }
-    });
+    // A throw in the executor (encoding, closed, queue full) rejects the promise.
+    return new Promise((resolve, reject) => this.enqueue(encodeFrame(header, content), resolve, reject));
   }
 
   /**
@@ -224,34 +296,80 @@ export class Messenger implements Target {
    * would pass `maxQueueBytes` (with `onQueueFull: 'close'`, after closing it as `slow-consumer`).
    */
   write(frame: Frame, done?: WriteCallback): void {
+    this.enqueue(frame, done, undefined);
+  }
+
+  /**
+   * `write`, telling `sink.settle(index)` when the frame was handed to the kernel, or
+   * `sink.settle(index, error)` when it failed; throws as `write` does. The hub's broadcast gives
+   * every target the same sink and frame.
+   */
+  queue(frame: Frame, sink: WriteSink, index: number): void {
+    this.enqueue(frame, sink, index);
+  }
+
+  /** The one write path: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
+  private enqueue(frame: Frame, first: unknown, second: unknown): void {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
       throw new ConnectionClosedError(this.id);
     }
-    const size = frameLength(frame);
+    const size = frame.length === 1 ? frame[0]!.length : frameLength(frame);
     const queued = this.socket.writableLength;
     if (queued + size > this.maxQueueBytes) {
       const error = new QueueFullError(this.id, queued, size, this.maxQueueBytes);
       if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
       throw error;
     }
-    const now = this.scheduler.now();
-    this.sendTime = now;
-    this.activity.sent(now);
-    this.traffic.bytesOut += size;
-    this.traffic.messagesOut++;
+    const socket = this.socket;
     if (!this.corked) {
       // Writes made in one tick leave as one writev.
       this.corked = true;
-      this.socket.cork();
-      process.nextTick(this.uncork);
+      socket.cork();
+      process.nextTick(Messenger.uncork, this);
+      this.sendTime = this.scheduler.now();
+    } else if (!this.realClock) {
+      this.sendTime = this.scheduler.now();
     }
+    this.activity.sent(this.sendTime);
+    this.traffic.bytesOut += size;
+    this.traffic.messagesOut++;
     const last = frame.length - 1;
-    for (let i = 0; i < last; i++) this.socket.write(frame[i]);
-    if (done) {
-      this.socket.write(frame[last], (error) => done(this.writeFailure(error)));
+    for (let i = 0; i < last; i++) socket.write(frame[i]);
+    if (first === undefined) {
+      socket.write(frame[last]);
     } else {
-      this.socket.write(frame[last]);
+      if (this.completions === NO_COMPLETIONS) this.completions = [];
+      this.completions.push(first, second);
+      socket.write(frame[last], (this.written ??= (error) => this.onWritten(error)));
     }
+  }
+
+  /** A frame queued with a completion was written, or failed: tell the oldest waiting. */
+  private onWritten(error: Error | null | undefined): void {
+    // Callbacks that come after a destroy may come out of order, but writeFailure fails every
+    // one of them alike (unless all was written), so taking the oldest is always right.
+    const failure = this.writeFailure(error);
+    const completions = this.completions;
+    const head = this.completionsHead;
+    if (head >= completions.length) return; // never expected: one callback per completion
+    const first = completions[head];
+    const second = completions[head + 1];
+    if (head + 2 >= completions.length) {
+      this.completions = NO_COMPLETIONS;
+      this.completionsHead = 0;
+    } else {
+      completions[head] = completions[head + 1] = undefined;
+      this.completionsHead = head + 2;
+      // Keep a long-lived queue from growing forever at its front.
+      if (head >= 4096 && head * 2 >= completions.length) {
+        this.completions = completions.slice(head + 2);
+        this.completionsHead = 0;
+      }
+    }
+    if (typeof second === 'number') (first as WriteSink).settle(second, failure);
+    else if (second === undefined) (first as WriteCallback)(failure);
+    else if (failure) (second as (error: unknown) => void)(failure);
+    else (first as () => void)();
   }
 
   /**
@@ -271,7 +389,7 @@ export class Messenger implements Target {
    */
   async drain(deadlineMs: number = this.options.lingerMs): Promise<boolean> {
     this.closeWithin(CloseReasonKind.Local, undefined, duration('deadlineMs', deadlineMs, 0));
-    await this.socketClosed;
+    await this.whenSocketClosed();
     // Finished means every byte was handed to the kernel, whether or not the peer's FIN came.
     return this.socket.writableFinished;
   }
@@ -299,7 +417,7 @@ export class Messenger implements Target {
   private startWatchdog(): void {
     const o = this.options;
     if (o.heartbeatMs + o.idleTimeoutMs + o.frameTimeoutMs + o.firstMessageTimeoutMs + o.connectCheckMs === 0) return;
-    this.watchdog = liveness(this.activity, o, this.scheduler).subscribe((signal) => this.onLiveness(signal));
+    this.watchdog = new Watchdog(this.activity, o, this.scheduler, (signal) => this.onLiveness(signal));
   }
 
   private onLiveness(signal: LivenessSignal): void {
@@ -327,7 +445,7 @@ export class Messenger implements Target {
       const rtt = this.scheduler.now() - this.pingSentAt;
       this.pingSentAt = -1;
       this.latestRtt = rtt;
-      for (const subscriber of this.rttSubscribers) subscriber.next(rtt);
+      if (this.rttSubscribers) for (const subscriber of this.rttSubscribers) subscriber.next(rtt);
     }
   }
 
@@ -360,10 +478,16 @@ export class Messenger implements Target {
 
   private addSubscriber(subscriber: Subscriber<Message>): () => void {
     // Messages that waited for a subscriber go to the first one, in order.
-    while (this.inbox.length > 0 && !subscriber.closed) {
-      const message = this.inbox.shift()!;
+    // Read afresh each time: a delivery may add to the inbox (it may even start one).
+    while (this.inbox !== undefined && this.inboxHead < this.inbox.length && !subscriber.closed) {
+      const message = this.inbox[this.inboxHead]!;
+      this.inbox[this.inboxHead++] = undefined as unknown as Message; // let it go
       this.inboxBytes -= inboxCost(message);
       subscriber.next(message);
+    }
+    if (this.inbox !== undefined && this.inboxHead === this.inbox.length) {
+      this.inbox = undefined;
+      this.inboxHead = 0;
     }
     if (subscriber.closed) return noop; // it took what it wanted from the inbox (take(1), say)
     if (this.reason !== undefined) {
@@ -382,10 +506,33 @@ export class Messenger implements Target {
       subscriber.complete();
       return noop;
     }
-    this.rttSubscribers.add(subscriber);
+    const subscribers = (this.rttSubscribers ??= new Set());
+    subscribers.add(subscriber);
     return () => {
-      this.rttSubscribers.delete(subscriber);
+      subscribers.delete(subscriber);
     };
+  }
+
+  // The socket's listeners, the same functions for every connection: `this` is the socket.
+  private static onSocketData(this: OwnedTransport, chunk: Buffer): void {
+    this[OWNER].onData(chunk);
+  }
+
+  private static onSocketEnd(this: OwnedTransport): void {
+    this[OWNER].onEnd();
+  }
+
+  private static onSocketError(this: OwnedTransport, error: Error): void {
+    this[OWNER].onError(error);
+  }
+
+  private static onSocketClose(this: OwnedTransport): void {
+    this[OWNER].onClose();
+  }
+
+  private static uncork(messenger: Messenger): void {
+    messenger.corked = false;
+    messenger.socket.uncork();
   }
 
   private onData(chunk: Buffer): void {
@@ -396,7 +543,7 @@ export class Messenger implements Target {
     // One clock read per chunk: the messages it completes all arrived at this instant.
     this.now = this.scheduler.now();
     try {
-      this.decoder.push(chunk, this.onMessage);
+      this.decoder.push(chunk, (this.onMessage ??= (message) => this.deliver(message)));
     } catch (error) {
       if (error instanceof ProtocolError) this.close(CloseReasonKind.ProtocolError, error);
       else throw error;
@@ -418,7 +565,7 @@ export class Messenger implements Target {
     this.body = message.content;
     const subscribers = this.subscribers;
     if (subscribers.length === 0) {
-      this.inbox.push(message);
+      (this.inbox ??= []).push(message);
       this.inboxBytes += inboxCost(message);
       if (this.inboxBytes > this.options.maxInboxBytes) this.socket.pause();
       return;
@@ -426,8 +573,21 @@ export class Messenger implements Target {
     for (let i = 0; i < subscribers.length; i++) subscribers[i]!.next(message);
   }
 
+  private onError(error: Error): void {
+    this.socketError ??= error;
+    // A net.Socket is already destroyed when it reports an error, and its 'close' follows. A TLS
+    // socket that fails after its handshake (an alert from the peer, a record it cannot decrypt)
+    // reports the error and stays open, yet nothing more can be read from it: close it now.
+    if (this.reason === undefined && !this.socket.destroyed) this.close(CloseReasonKind.Reset, error);
+  }
+
   private onEnd(): void {
     if (this.reason !== undefined) return;
+    if (this.socketError) {
+      // An end after an error (a TLS alert, then the peer's FIN) is no orderly close.
+      this.close(CloseReasonKind.Reset, this.socketError);
+      return;
+    }
     try {
       this.decoder.end();
       this.finish({ reason: CloseReasonKind.PeerClosed });
@@ -437,6 +597,11 @@ export class Messenger implements Target {
   }
 
   private onClose(): void {
+    if (!this.released) {
+      this.released = true;
+      this.owner?.socketReleased(this);
+    }
+    this.resolveSocketClosed?.();
     this.linger?.unsubscribe();
     if (this.reason !== undefined) return;
     const error = this.socketError;
@@ -446,15 +611,17 @@ export class Messenger implements Target {
   private finish(reason: CloseReason): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
-    this.watchdog?.unsubscribe();
+    this.watchdog?.stop();
+    this.owner?.connectionClosed(this, reason);
     const subscribers = this.subscribers;
-    this.subscribers = [];
+    this.subscribers = NO_SUBSCRIBERS;
     for (const subscriber of subscribers) subscriber.complete();
-    const rttSubscribers = [...this.rttSubscribers];
-    this.rttSubscribers.clear();
-    for (const subscriber of rttSubscribers) subscriber.complete();
+    const rttSubscribers = this.rttSubscribers;
+    this.rttSubscribers = undefined;
+    if (rttSubscribers) for (const subscriber of rttSubscribers) subscriber.complete();
     this.closedSubject.next(reason);
     this.closedSubject.complete();
+    this.owner?.connectionGone(this, reason);
   }
 }
 

@@ -30,7 +30,9 @@ export {
   type PeerOptions,
 } from './peer.js';
 export { AddressBook, type AddressBookChange } from './address-book.js';
+export { listedPeers, type SharedPeerTable } from './shared-table.js';
 export { listenFrom } from './listen.js';
+export { SECRET_HEADER, sharedSecret, type SharedSecret } from './secret.js';
 export { PortsInUseError, UnknownPeerError } from '../errors.js';
 export {
   BROADCAST_HEADER,

@@ -23,11 +23,12 @@ import {
 import { ConnectionClosedError, InvalidOptionError } from '../errors.js';
 import { formatAddress, type Address, type CloseReason } from '../connection/close-reason.js';
 import type { Messenger } from '../connection/messenger.js';
-import { Client, type DialOptions } from '../hub/client.js';
+import { Client, type ClientOptions, type DialOptions } from '../hub/client.js';
 import type { Hub } from '../hub/hub.js';
 import type { SendOutcome } from '../hub/operators.js';
 import type { ConnectionState, ReconnectingConnection } from '../hub/reconnecting-connection.js';
-import type { Server } from '../hub/server.js';
+import type { Server, ServerOptions } from '../hub/server.js';
+import { sumStats, type HubStats } from '../hub/hub-stats.js';
 import { CHECK_HEADER, type Header } from '../protocol/message.js';
 import { messageText, textMessage } from '../cli/text.js';
 import { TransferEngine, type Transfer } from './transfer/engine.js';
@@ -38,6 +39,7 @@ import type { RemoteFile } from './transfer/vocabulary.js';
 import { AddressBook, type AddressBookChange } from './address-book.js';
 import { UnknownPeerError } from '../errors.js';
 import { listenFrom } from './listen.js';
+import { sharedSecret } from './secret.js';
 import { DEFAULT_REPORT_INTERVAL_MS } from './tracker.js';
 import { decodePeerList, isBroadcast, peerIdProblem, reportHeader, type PeerEntry } from './vocabulary.js';
 
@@ -112,6 +114,18 @@ export interface PeerOptions {
    * engine's in two: `chunkBytes` 1 MiB and `window` 4.
    */
   readonly transfer?: Omit<TransferOptions, 'shareDir' | 'downloadsDir' | 'scheduler'>;
+  /**
+   * Options of the server that accepts other peers: limits (`maxConnections`, `maxContentBytes`,
+   * ...) and `tls`. Keep `maxContentBytes` above the transfer chunk (1 MiB). Default: the hub's.
+   */
+  readonly serverOptions?: Omit<ServerOptions, 'host' | 'port' | 'idPrefix' | 'scheduler'>;
+  /** Options of the clients that dial other peers and the tracker: limits and `tls`. Default: the hub's. */
+  readonly clientOptions?: Omit<ClientOptions, 'idPrefix' | 'scheduler'>;
+  /**
+   * A secret shared by the tracker and the peers: this peer says it first on every connection it
+   * dials, and closes accepted connections that do not (`auth-failed`, `auth-timeout`). Default: none.
+   */
+  readonly secret?: string | Uint8Array;
   /** Clock of reports, checks and transfer rates. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
@@ -189,6 +203,7 @@ export class Peer {
       }
     }
     const scheduler = options.scheduler ?? asyncScheduler;
+    const secret = options.secret === undefined ? undefined : sharedSecret(options.secret);
     const engine = new TransferEngine({
       chunkBytes: DEFAULT_PEER_CHUNK_BYTES,
       window: DEFAULT_PEER_WINDOW,
@@ -199,20 +214,21 @@ export class Peer {
     });
     await folders(options.shareDir, options.downloadsDir);
     const server = await listenFrom(
-      { host: options.host ?? '127.0.0.1', port, idPrefix: 'in', scheduler },
+      { ...options.serverOptions, ...(secret ? { authenticate: secret.authenticate } : {}), host: options.host ?? '127.0.0.1', port, idPrefix: 'in', scheduler },
       options.portAttempts ?? DEFAULT_PORT_ATTEMPTS,
     );
-    return new Peer(options, server, engine, scheduler);
+    const clientOptions: ClientOptions = { ...options.clientOptions, ...(secret ? { hello: secret.hello } : {}), connectCheckMs: 0, scheduler };
+    return new Peer(options, server, engine, scheduler, clientOptions);
   }
 
-  private constructor(options: PeerOptions, server: Server, engine: TransferEngine, scheduler: SchedulerLike) {
+  private constructor(options: PeerOptions, server: Server, engine: TransferEngine, scheduler: SchedulerLike, clientOptions: ClientOptions) {
     this.id = options.id;
     this.server = server;
     this.engine = engine;
     this.scheduler = scheduler;
     this.checkAfterMs = options.checkAfterMs ?? DEFAULT_CHECK_AFTER_MS;
     // The peer sends the seed's check itself, at checkAfterMs whatever was sent before, as the seed did.
-    this.client = new Client({ idPrefix: 'out', connectCheckMs: 0, scheduler });
+    this.client = new Client({ ...clientOptions, idPrefix: 'out' });
     this.book = new AddressBook({ id: this.id, port: this.address.port });
     this.events$ = this.events.asObservable();
     this.addressBook$ = this.books.asObservable();
@@ -220,7 +236,7 @@ export class Peer {
     this.watch(this.client, 'out');
     if (options.tracker) {
       // A hub of its own, so that the tracker's connection is never a peer connection.
-      this.trackerClient = new Client({ idPrefix: 'tracker', connectCheckMs: 0, scheduler });
+      this.trackerClient = new Client({ ...clientOptions, idPrefix: 'tracker' });
       this.tracker = this.trackerClient.dial(options.tracker.host, options.tracker.port, options.trackerDial);
       this.report(this.tracker, options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
     }
@@ -239,6 +255,11 @@ export class Peer {
   /** The open connections, both directions, oldest first. */
   get connections(): PeerConnection[] {
     return [...this.open.values()];
+  }
+
+  /** The stats of the peer's hubs added up: the server, the client and the tracker's connection. */
+  stats(): HubStats {
+    return sumStats([this.server.stats(), this.client.stats(), ...(this.trackerClient ? [this.trackerClient.stats()] : [])]);
   }
 
   /** The transfer engine's transfers: active ones and the latest ended ones. */

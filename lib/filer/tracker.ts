@@ -15,6 +15,8 @@ import type { Address } from '../connection/close-reason.js';
 import type { Messenger, Target } from '../connection/messenger.js';
 import { Server, type ServerOptions } from '../hub/server.js';
 import { closeOnFailure, sendEach, type Received } from '../hub/operators.js';
+import { sharedSecret } from './secret.js';
+import { listedPeers, type SharedPeerTable } from './shared-table.js';
 import { BROADCAST_HEADER, encodePeerList, listedHost, parseReport, type PeerEntry } from './vocabulary.js';
 
 /** The seed's tracker port. */
@@ -42,10 +44,21 @@ export interface TrackerOptions {
   readonly expireMs?: number;
   /** Clock of the interval and the expiries; a `TestScheduler` in marble tests. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * A peer table shared with other trackers (e.g. `RedisPeerTable` of `rx-tcp-hub/redis`): reports
+   * are written to it, and broadcasts list every peer it holds. Default: none (this tracker's own).
+   */
+  readonly shared?: SharedPeerTable;
 }
 
-/** `Tracker.listen`'s options: where to listen, and the tracker's own. */
-export interface TrackerListenOptions extends ServerOptions, TrackerOptions {}
+/** `Tracker.listen`'s options: where to listen, the server's limits and TLS, and the tracker's own. */
+export interface TrackerListenOptions extends ServerOptions, TrackerOptions {
+  /**
+   * Accept only peers whose first message carries this secret (peers started with the same
+   * `secret`); the others are closed as `auth-failed` or `auth-timeout`. Default: none.
+   */
+  readonly secret?: string | Uint8Array;
+}
 
 /** One peer of the table: as the broadcast lists it, and where and when it last reported. */
 export interface TrackedPeer<T extends TrackerConnection = Messenger> extends PeerEntry {
@@ -103,6 +116,7 @@ export class Tracker<T extends TrackerConnection = Messenger> {
 
   private readonly events = new Subject<TrackerEvent<T>>();
   private readonly table = new Map<string, Entry<T>>();
+  private readonly shared: SharedPeerTable | undefined;
   private readonly subscription = new Subscription();
   private stopped: Promise<void> | undefined;
 
@@ -118,6 +132,7 @@ export class Tracker<T extends TrackerConnection = Messenger> {
       scheduler: options.scheduler ?? asyncScheduler,
     };
     this.server = server;
+    this.shared = options.shared;
     this.events$ = this.events.asObservable();
     this.subscription.add(source.incoming$.subscribe((message) => this.receive(message)));
     this.subscription.add(
@@ -131,12 +146,13 @@ export class Tracker<T extends TrackerConnection = Messenger> {
    * @throws (rejects) the listener's error when the address cannot be bound; InvalidOptionError
    */
   static async listen(options: TrackerListenOptions = {}): Promise<Tracker<Messenger>> {
-    const { intervalMs, expireMs, scheduler, ...serverOptions } = options;
-    const trackerOptions = { intervalMs, expireMs, scheduler };
+    const { intervalMs, expireMs, scheduler, secret, shared, ...serverOptions } = options;
+    const trackerOptions = { intervalMs, expireMs, scheduler, shared };
     // Checked before anything listens.
     positive('intervalMs', intervalMs, DEFAULT_REPORT_INTERVAL_MS);
     positive('expireMs', expireMs, DEFAULT_EXPIRE_MS);
-    const server = await Server.listen({ host: '127.0.0.1', port: DEFAULT_TRACKER_PORT, ...serverOptions, ...(scheduler ? { scheduler } : {}) });
+    const gate = secret === undefined ? {} : { authenticate: sharedSecret(secret).authenticate };
+    const server = await Server.listen({ host: '127.0.0.1', port: DEFAULT_TRACKER_PORT, ...serverOptions, ...gate, ...(scheduler ? { scheduler } : {}) });
     return new Tracker(server, trackerOptions, server);
   }
 
@@ -178,6 +194,7 @@ export class Tracker<T extends TrackerConnection = Messenger> {
     });
     // Map.set on a known name keeps its place: the broadcast lists peers in the order they joined.
     this.table.set(report.id, { peer, expiry: scheduler.schedule(() => this.leave(report.id, 'expired'), expireMs) });
+    this.shared?.report(peer);
     if (!known) {
       this.events.next({ type: 'join', peer });
     } else if (known.peer.host !== peer.host || known.peer.port !== peer.port || known.peer.connection !== peer.connection) {
@@ -196,13 +213,15 @@ export class Tracker<T extends TrackerConnection = Messenger> {
     if (!entry) return;
     entry.expiry.unsubscribe();
     this.table.delete(id);
+    // An expiry is the shared table's own business: the peer may report to another tracker now.
+    if (reason === 'closed') this.shared?.remove(id);
     this.events.next({ type: 'leave', peer: entry.peer, reason });
   }
 
   private broadcast(): void {
     const peers = this.peers;
     if (peers.length === 0) return;
-    const body = encodePeerList(peers);
+    const body = encodePeerList(this.shared ? listedPeers(peers, this.shared.entries()) : peers);
     this.events.next({ type: 'broadcast', peers, body });
     // One frame for every connection that reported; a connection that cannot take it is closed
     // (and so leaves the table), as the seed's broadcast closed the peers it failed to reach.

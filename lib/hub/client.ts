@@ -5,9 +5,10 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { Observable, Subject } from 'rxjs';
-import { ConnectFailedError, HubStoppedError, InvalidOptionError } from '../errors.js';
+import { ConnectFailedError, HubStoppedError, InvalidOptionError, TooManyConnectionsError } from '../errors.js';
 import type { Messenger } from '../connection/messenger.js';
 import { Hub, type HubOptions } from './hub.js';
+import { DEFAULT_MAX_CONNECTIONS } from './hub-options.js';
 import { ReconnectingConnection, type ReconnectingOptions } from './reconnecting-connection.js';
 import { secureContextOf } from './tls.js';
 
@@ -71,6 +72,8 @@ export class Client extends Hub {
    * the connection stays open in the hub. With TLS (the client's `tls`, or `options.tls`) the dial
    * succeeds once the handshake is done; a failed handshake is a `ConnectFailedError` whose `cause`
    * is the TLS error (e.g. code `SELF_SIGNED_CERT_IN_CHAIN` for a server it does not trust).
+   * When the hub already holds `maxConnections` (open, authenticating and dialling), it errors with
+   * `TooManyConnectionsError` without dialling.
    */
   connect(host: string, port: number, options: ConnectOptions = {}): Observable<Messenger> {
     return new Observable<Messenger>((subscriber) => {
@@ -80,6 +83,12 @@ export class Client extends Hub {
       }
       if (!Number.isInteger(port) || port <= 0 || port > 65535) {
         subscriber.error(new ConnectFailedError(host, port, new InvalidOptionError('port', port, 'a port number from 1 to 65535')));
+        return;
+      }
+      const max = (this.options as ClientOptions).maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+      const { connections, authenticating } = this.stats();
+      if (connections + authenticating + this.pending.size >= max) {
+        subscriber.error(new TooManyConnectionsError(max));
         return;
       }
       let tls: TlsSettings | undefined;

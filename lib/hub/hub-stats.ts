@@ -79,6 +79,29 @@ export class HubTally {
   }
 }
 
+/**
+ * The snapshots of several hubs added up, field by field and reason by reason (a Server's extra
+ * counts, such as its TLS handshakes, included). Of none: a snapshot of zeroes.
+ * @example
+ * sumStats([peer.server.stats(), peer.client.stats()]).connections // both directions
+ */
+export function sumStats(snapshots: readonly HubStats[]): HubStats {
+  const sum: Record<string, unknown> = { ...new HubTally().snapshot(0, 0, [], 0) };
+  for (const snapshot of snapshots) {
+    for (const [key, value] of Object.entries(snapshot)) {
+      if (typeof value === 'number') sum[key] = ((sum[key] as number | undefined) ?? 0) + value;
+      else sum[key] = addCounts((sum[key] ?? {}) as Record<string, number>, value as Record<string, number>);
+    }
+  }
+  return sum as unknown as HubStats;
+}
+
+function addCounts(a: Readonly<Record<string, number>>, b: Readonly<Record<string, number>>): Record<string, number> {
+  const sum = { ...a };
+  for (const [key, value] of Object.entries(b)) sum[key] = (sum[key] ?? 0) + value;
+  return sum;
+}
+
 function zeroes<K extends string>(keys: readonly K[]): Record<K, number> {
   const counts = {} as Record<K, number>;
   for (const key of keys) counts[key] = 0;

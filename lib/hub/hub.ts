@@ -1,7 +1,8 @@
 /**
  * What Server and Client share: the live list of Messengers, and the two streams merged from
  * theirs. `connections$` merges every Messenger's opening and `closed$`; `incoming$` merges every
- * Messenger's `messages$`. Sending is a chain of the operators in `operators.ts`. A connection is
+ * Messenger's `messages$`. Sending is `writeAll` of `operators.ts` (`sendEach` and `closeOnFailure`
+ * in one pass). A connection is
  * admitted (under `maxConnections`), adopted, greeted (`hello`), and, with `authenticate`, joins
  * the live list only once its first message has passed.
  */
@@ -10,17 +11,13 @@ import {
   Observable,
   Subject,
   asyncScheduler,
-  concat,
-  lastValueFrom,
-  map,
-  mergeMap,
-  of,
-  toArray,
+  type OperatorFunction,
   type SchedulerLike,
+  type Subscription,
 } from 'rxjs';
 import { HubStoppedError, TooManyConnectionsError, UnknownConnectionError } from '../errors.js';
 import { CloseReasonKind, type Address, type CloseReason } from '../connection/close-reason.js';
-import { Messenger, type Transport } from '../connection/messenger.js';
+import { Messenger, type MessengerOwner, type Transport } from '../connection/messenger.js';
 import { DEFAULT_METRICS_INTERVAL_MS, sampleStats } from '../connection/metrics.js';
 import { DEFAULT_LINGER_MS, duration } from '../connection/options.js';
 import { encodeFrame } from '../protocol/encode.js';
@@ -28,7 +25,7 @@ import type { HeaderInput } from '../protocol/message.js';
 import { authenticate } from './authenticate.js';
 import { resolveHubOptions, type ConnectionSide, type HubOptions, type ResolvedHubOptions } from './hub-options.js';
 import { HubTally, RefusalReason, type HubStats } from './hub-stats.js';
-import { closeOnFailure, sendEach, type Received, type SendOutcome } from './operators.js';
+import { writeAll, type Received, type SendOutcome } from './operators.js';
 
 export type { ConnectionSide, Hello, HubOptions } from './hub-options.js';
 
@@ -89,6 +86,8 @@ export class Hub {
   protected readonly scheduler: SchedulerLike;
   private readonly resolved: ResolvedHubOptions;
   private readonly live = new Map<string, Messenger>();
+  /** `live`'s values, made when first asked for after a change: every broadcast between changes shares it. */
+  private liveList: readonly Messenger[] | undefined;
   /** Every adopted connection not closed yet: live, or still authenticating. */
   private readonly open = new Set<Messenger>();
   private readonly tally = new HubTally();
@@ -102,6 +101,19 @@ export class Hub {
   /** Every adopted Messenger whose socket has not closed yet, live or lingering. */
   private readonly unreleased = new Set<Messenger>();
   private nextId = 1;
+  /** What every connection tells the hub when it closes, and when its socket is released. */
+  private readonly owner: MessengerOwner = {
+    connectionClosed: (messenger, { reason }) => {
+      // Only admitted connections count: one refused past maxConnections was never open.
+      if (this.open.delete(messenger)) this.tally.closed(reason, messenger.stats());
+    },
+    connectionGone: (messenger, reason) => {
+      if (this.live.get(messenger.id) === messenger) this.forget(messenger, reason);
+    },
+    socketReleased: (messenger) => {
+      this.unreleased.delete(messenger);
+    },
+  };
   private stopped = false;
   private stopDone: Promise<void> | undefined;
 
@@ -118,28 +130,24 @@ export class Hub {
         .pipe(authenticate(options.authenticate, this.resolved.authTimeoutMs, this.scheduler))
         .subscribe((messenger) => this.added.next(messenger));
     }
-    // The hub's own bookkeeping is one subscription to the merged open/close stream.
-    this.added
-      .pipe(
-        mergeMap((messenger) =>
-          concat(
-            of({ type: 'open' as const, messenger }),
-            messenger.closed$.pipe(map((reason) => ({ type: 'close' as const, messenger, reason }))),
-          ),
-        ),
-      )
-      .subscribe((event) => {
-        if (event.type === 'open') this.live.set(event.messenger.id, event.messenger);
-        else this.live.delete(event.messenger.id);
-        this.events.next({ ...event, alive: this.live.size });
-      });
+    // The hub's own bookkeeping: an open event now, a close event once closed$ has told its
+    // subscribers (see `owner`), so that whoever watches a connection's closed$ hears of the close
+    // before the hub forgets the connection.
+    this.added.subscribe((messenger) => {
+      this.live.set(messenger.id, messenger);
+      this.liveList = undefined;
+      this.events.next({ type: 'open', messenger, alive: this.live.size });
+      // Closed while it waited to be let in: the owner's call came before it was live.
+      if (messenger.closed) this.forget(messenger, messenger.closeReason!);
+    });
     this.connections$ = replayThen(
       () => [...this.live.values()].map((messenger): ConnectionEvent => ({ type: 'open', messenger, alive: this.live.size })),
       this.events,
     );
     this.incoming$ = replayThen(() => [...this.live.values()], this.added).pipe(
-      mergeMap((messenger) =>
-        messenger.messages$.pipe(map((message): Incoming => ({ header: message.header, content: message.content, from: messenger }))),
+      mergeEach(
+        (messenger) => messenger.messages$,
+        (message, messenger): Incoming => ({ header: message.header, content: message.content, from: messenger }),
       ),
     );
     this.metrics$ = this.metricsEvery(DEFAULT_METRICS_INTERVAL_MS);
@@ -203,7 +211,9 @@ export class Hub {
    * @throws (rejects) FrameEncodeError, with nothing sent
    */
   broadcast(header: HeaderInput, content?: Uint8Array): Promise<SendOutcome<Messenger>[]> {
-    return this.deliver(this.messengers, header, content, true);
+    // Never changed once made (writeAll only reads it), so it need not be a fresh copy.
+    this.liveList ??= [...this.live.values()];
+    return this.deliver(this.liveList, header, content, true);
   }
 
   /**
@@ -305,24 +315,27 @@ export class Hub {
     }
     const full = this.open.size >= this.resolved.maxConnections;
     const options = this.resolved.connection[side ?? 'unknown'];
-    const messenger = new Messenger(socket, `${this.options.idPrefix ?? 'c'}${this.nextId++}`, options, addr);
-    this.unreleased.add(messenger);
-    void messenger.whenSocketClosed().then(() => this.unreleased.delete(messenger));
+    const messenger = new Messenger(socket, `${this.options.idPrefix ?? 'c'}${this.nextId++}`, options, addr, this.owner);
+    // A socket destroyed already is released already: the owner will not hear of it.
+    if (!socket.destroyed) this.unreleased.add(messenger);
     if (full) {
       this.tally.refused(RefusalReason.MaxConnections);
       messenger.close(CloseReasonKind.MaxConnections, new TooManyConnectionsError(this.resolved.maxConnections));
       return messenger;
     }
     this.open.add(messenger);
-    messenger.closed$.subscribe(({ reason }) => {
-      this.open.delete(messenger);
-      this.tally.closed(reason, messenger.stats());
-    });
     if (this.resolved.hello) this.greet(messenger, this.resolved.hello);
     if (messenger.closed) return messenger;
     if (this.options.authenticate) this.gate.next(messenger);
     else this.added.next(messenger);
     return messenger;
+  }
+
+  /** A live connection closed: out of the live list, and a close event. */
+  private forget(messenger: Messenger, reason: CloseReason): void {
+    this.live.delete(messenger.id);
+    this.liveList = undefined;
+    this.events.next({ type: 'close', messenger, reason, alive: this.live.size });
   }
 
   private greet(messenger: Messenger, hello: readonly Buffer[]): void {
@@ -334,15 +347,60 @@ export class Hub {
     }
   }
 
-  private async deliver(targets: Messenger[], header: HeaderInput, content: Uint8Array | undefined, closeOnFail: boolean): Promise<SendOutcome<Messenger>[]> {
-    // Encoded here so a bad message rejects before anything is sent, and once for every target.
-    const frame = encodeFrame(header, content);
-    const chain = of({ targets, header, content, frame }).pipe(sendEach<Messenger>());
-    const outcomes = await lastValueFrom((closeOnFail ? chain.pipe(closeOnFailure()) : chain).pipe(toArray()));
-    // Reported in the order of the targets, not of settling.
-    const order = new Map(targets.map((target, i) => [target, i]));
-    return outcomes.sort((a, b) => order.get(a.target)! - order.get(b.target)!);
+  /**
+   * `sendEach` and `closeOnFailure` in one pass (`writeAll`): the outcomes come in the order of the
+   * targets, and nothing is allocated per target but its outcome.
+   */
+  private deliver(targets: readonly Messenger[], header: HeaderInput, content: Uint8Array | undefined, closeOnFail: boolean): Promise<SendOutcome<Messenger>[]> {
+    let frame;
+    try {
+      // Encoded here so a bad message rejects before anything is sent, and once for every target.
+      frame = encodeFrame(header, content);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return writeAll(targets, frame, closeOnFail);
   }
+}
+
+/**
+ * `mergeMap(project)` with `select` applied to each inner value, for the hub's per-connection
+ * streams: a Set holds the inner subscriptions, so a connection's leaving costs O(1) (mergeMap's
+ * array removal costs O(connections), quadratic over a mass close), and `select` runs in the inner
+ * observer instead of as one more operator on every message.
+ */
+function mergeEach<T, I, R = I>(project: (value: T) => Observable<I>, select?: (inner: I, value: T) => R): OperatorFunction<T, R> {
+  return (source) =>
+    new Observable<R>((subscriber) => {
+      const inners = new Set<Subscription>();
+      let sourceDone = false;
+      const subscription = source.subscribe({
+        next(value) {
+          let inner: Subscription | undefined;
+          let done = false;
+          inner = project(value).subscribe({
+            next: select ? (item) => subscriber.next(select(item, value)) : (item) => subscriber.next(item as unknown as R),
+            error: (error: unknown) => subscriber.error(error),
+            complete() {
+              done = true;
+              if (inner) inners.delete(inner);
+              if (sourceDone && inners.size === 0) subscriber.complete();
+            },
+          });
+          if (!done) inners.add(inner);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete() {
+          sourceDone = true;
+          if (inners.size === 0) subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        for (const inner of inners) inner.unsubscribe();
+        inners.clear();
+      };
+    });
 }
 
 /**

@@ -3,10 +3,10 @@
  * chain of them, and users compose their own from the same pieces (see `relayToOthers`).
  * They are pure over their inputs, so a `TestScheduler` can drive them with fake targets.
  */
-import { EMPTY, Observable, filter, map, merge, mergeMap, tap, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
+import { EMPTY, Observable, filter, map, mergeMap, tap, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
 import { FrameEncodeError, QueueFullError, RxTcpHubError, SendFailedError } from '../errors.js';
 import { CloseReasonKind } from '../connection/close-reason.js';
-import type { Target } from '../connection/messenger.js';
+import type { Target, WriteSink } from '../connection/messenger.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { Frame, HeaderInput, Message } from '../protocol/message.js';
 
@@ -34,17 +34,7 @@ export interface Received<T extends Target = Target> extends Message {
  * the frame is handed to the kernel, or at once when the target refuses it (closed, queue full).
  */
 export function writeFrame<T extends Target>(target: T, frame: Frame): Observable<SendOutcome<T>> {
-  return new Observable<SendOutcome<T>>((subscriber) => {
-    const settle = (error?: RxTcpHubError) => {
-      subscriber.next(error ? { target, ok: false, error } : { target, ok: true });
-      subscriber.complete();
-    };
-    try {
-      target.write(frame, settle);
-    } catch (error) {
-      settle(asHubError(error, target.id));
-    }
-  });
+  return writeEach([target], frame);
 }
 
 /**
@@ -66,9 +56,80 @@ export function sendEach<T extends Target>(): OperatorFunction<Outgoing<T>, Send
       if (!(error instanceof FrameEncodeError)) throw error;
       return outgoing.targets.map((target): SendOutcome<T> => ({ target, ok: false, error }));
     }
-    if (outgoing.targets.length === 1) return writeFrame(outgoing.targets[0]!, frame);
-    return merge(...outgoing.targets.map((target) => writeFrame(target, frame)));
+    return writeEach(outgoing.targets, frame);
   });
+}
+
+/**
+ * Writes one frame to every target: one outcome per target as each settles (the refusals at
+ * once, in target order), then completes. One sink for all, no Observable per target.
+ */
+function writeEach<T extends Target>(targets: readonly T[], frame: Frame): Observable<SendOutcome<T>> {
+  return new Observable<SendOutcome<T>>((subscriber) => {
+    let pending = targets.length;
+    const sink: WriteSink = {
+      settle(index, error) {
+        subscriber.next(outcomeOf(targets[index]!, error));
+        if (--pending === 0) subscriber.complete();
+      },
+    };
+    for (let i = 0; i < targets.length; i++) writeTo(targets[i]!, frame, sink, i);
+  });
+}
+
+/**
+ * Writes one encoded frame to every target and resolves with one outcome per target, in the
+ * order of `targets`, once all have settled. With `closeFailed`, each target whose write failed
+ * is closed as it fails, as `closeOnFailure` does. The hub's `send`, `broadcast` and `multicast`
+ * are this: one frame and one sink shared by every target, a counter of those still pending.
+ *
+ * @example
+ * const outcomes = await writeAll(hub.messengers, encodeFrame({ info: 'hi' }), true);
+ */
+export function writeAll<T extends Target>(targets: readonly T[], frame: Frame, closeFailed: boolean): Promise<SendOutcome<T>[]> {
+  if (targets.length === 0) return Promise.resolve([]);
+  return new Promise((resolve) => {
+    const sink = new Settlements(targets, closeFailed, resolve);
+    for (let i = 0; i < targets.length; i++) writeTo(targets[i]!, frame, sink, i);
+  });
+}
+
+/** The outcomes of one `writeAll`: a count of the writes still pending, and the errors so far. */
+class Settlements<T extends Target> implements WriteSink {
+  private pending: number;
+  private errors: Map<number, RxTcpHubError> | undefined;
+
+  constructor(
+    private readonly targets: readonly T[],
+    private readonly closeFailed: boolean,
+    private readonly resolve: (outcomes: SendOutcome<T>[]) => void,
+  ) {
+    this.pending = targets.length;
+  }
+
+  settle(index: number, error?: RxTcpHubError): void {
+    if (error) {
+      (this.errors ??= new Map()).set(index, error);
+      if (this.closeFailed) closeFailed(this.targets[index]!, error);
+    }
+    if (--this.pending > 0) return;
+    const errors = this.errors;
+    this.resolve(this.targets.map((target, i) => outcomeOf(target, errors?.get(i))));
+  }
+}
+
+/** Writes through `queue` when the target has it, else through `write` and a callback. */
+function writeTo<T extends Target>(target: T, frame: Frame, sink: WriteSink, index: number): void {
+  try {
+    if (target.queue) target.queue(frame, sink, index);
+    else target.write(frame, (error) => sink.settle(index, error));
+  } catch (error) {
+    sink.settle(index, asHubError(error, target.id));
+  }
+}
+
+function outcomeOf<T extends Target>(target: T, error: RxTcpHubError | undefined): SendOutcome<T> {
+  return error ? { target, ok: false, error } : { target, ok: true };
 }
 
 /**
@@ -77,10 +138,13 @@ export function sendEach<T extends Target>(): OperatorFunction<Outgoing<T>, Send
  */
 export function closeOnFailure<T extends Target>(): MonoTypeOperatorFunction<SendOutcome<T>> {
   return tap((outcome) => {
-    if (outcome.ok || outcome.error instanceof FrameEncodeError) return;
-    const reason = outcome.error instanceof QueueFullError ? CloseReasonKind.SlowConsumer : CloseReasonKind.SendFailed;
-    outcome.target.close(reason, outcome.error);
+    if (!outcome.ok) closeFailed(outcome.target, outcome.error);
   });
+}
+
+function closeFailed(target: Target, error: RxTcpHubError): void {
+  if (error instanceof FrameEncodeError) return;
+  target.close(error instanceof QueueFullError ? CloseReasonKind.SlowConsumer : CloseReasonKind.SendFailed, error);
 }
 
 /** Keeps only the failed outcomes. */

@@ -3,10 +3,32 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { TlsOptions } from 'node:tls';
 import { Subject, type Observable } from 'rxjs';
-import { HubStoppedError, InvalidOptionError } from '../errors.js';
+import { HandshakeTimeoutError, HubStoppedError, InvalidOptionError } from '../errors.js';
 import type { Address } from '../connection/close-reason.js';
+import { duration } from '../connection/options.js';
 import { Hub, type HubOptions } from './hub.js';
+import type { HubStats, RefusalReason } from './hub-stats.js';
 import { createListener, type HandshakeFailure } from './tls.js';
+
+/** Default time a TLS client has to finish its handshake: 10 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Why a Server dropped a TLS connection before it could join the hub. */
+export const HandshakeRefusal = {
+  /** The handshake did not finish within `handshakeTimeoutMs`. */
+  Timeout: 'handshake-timeout',
+  /** The handshake failed or the client's certificate was refused. */
+  Failed: 'handshake-failed',
+} as const;
+
+export type HandshakeRefusal = (typeof HandshakeRefusal)[keyof typeof HandshakeRefusal];
+
+/** A Server's snapshot: a hub's, plus its TLS handshakes (every key present, 0 for plain TCP). */
+export interface ServerStats extends HubStats {
+  /** TLS connections still in their handshake: they count against `maxConnections`. */
+  readonly handshaking: number;
+  readonly refusals: Readonly<Record<RefusalReason | HandshakeRefusal, number>>;
+}
 
 export interface ServerOptions extends HubOptions {
   /** Address to listen on. Default `127.0.0.1`; `0.0.0.0` or `::` accept from other machines. */
@@ -19,6 +41,13 @@ export interface ServerOptions extends HubOptions {
    * hub once its handshake is done. Default: plain TCP.
    */
   readonly tls?: TlsOptions;
+  /**
+   * With `tls`: time a client has to finish its handshake once its TCP connection arrived; past
+   * it the socket is destroyed, reported on `handshakeFailures$` (`ERR_HANDSHAKE_TIMEOUT`) and
+   * counted in `stats().refusals['handshake-timeout']`. Handshakes in flight count against
+   * `maxConnections`. Default 10 s.
+   */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /**
@@ -43,6 +72,8 @@ export class Server extends Hub {
   readonly handshakeFailures$: Observable<HandshakeFailure>;
   private readonly handshakeFailures = new Subject<HandshakeFailure>();
   private readonly abandonHandshakes: () => void;
+  private readonly handshaking: () => number;
+  private readonly handshakeRefusals: Record<HandshakeRefusal, number> = { 'handshake-timeout': 0, 'handshake-failed': 0 };
   private bound: Address | undefined;
 
   constructor(options: ServerOptions = {}) {
@@ -51,9 +82,23 @@ export class Server extends Hub {
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
       throw new InvalidOptionError('port', port, 'a port number from 0 to 65535');
     }
-    const listener = createListener(options.tls, (socket) => this.accept(socket), (failure) => this.handshakeFailures.next(failure));
+    const handshakeTimeoutMs = duration('handshakeTimeoutMs', options.handshakeTimeoutMs, DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    if (handshakeTimeoutMs === 0) throw new InvalidOptionError('handshakeTimeoutMs', 0, 'a whole number of milliseconds > 0');
+    const listener = createListener(
+      options.tls,
+      {
+        admit: (socket, pending) => this.admit(socket, pending),
+        accept: (socket) => this.accept(socket),
+        handshakeFailed: (failure) => {
+          this.handshakeRefusals[failure.error instanceof HandshakeTimeoutError ? HandshakeRefusal.Timeout : HandshakeRefusal.Failed]++;
+          this.handshakeFailures.next(failure);
+        },
+      },
+      { timeoutMs: handshakeTimeoutMs, scheduler: this.scheduler },
+    );
     this.server = listener.server;
     this.abandonHandshakes = listener.abandonHandshakes;
+    this.handshaking = listener.handshaking;
     this.handshakeFailures$ = this.handshakeFailures.asObservable();
   }
 
@@ -68,6 +113,12 @@ export class Server extends Hub {
   get address(): Address {
     if (!this.bound) throw new InvalidOptionError('address', undefined, 'available before listen() resolves');
     return this.bound;
+  }
+
+  /** The hub's snapshot, with the TLS handshakes in flight and those dropped. */
+  override stats(): ServerStats {
+    const stats = super.stats();
+    return { ...stats, handshaking: this.handshaking(), refusals: { ...stats.refusals, ...this.handshakeRefusals } };
   }
 
   /** Starts listening; resolves with the bound address, rejects if the port cannot be bound. */
@@ -101,8 +152,9 @@ export class Server extends Hub {
     await nextTurn();
   }
 
-  /** A new connection (after its handshake, with TLS): refused when stopped or full, else adopted. */
+  /** An admitted connection (after its handshake, with TLS); a stop during the handshake refuses it. */
   private accept(socket: Socket): void {
-    if (this.admit(socket)) this.adopt(socket, undefined, 'accepted');
+    if (this.isStopped) this.admit(socket);
+    else this.adopt(socket, undefined, 'accepted');
   }
 }

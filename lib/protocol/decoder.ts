@@ -22,7 +22,10 @@ const enum State {
 }
 
 const EMPTY = Buffer.alloc(0);
-const DECIMAL = /^[0-9]+$/;
+const REPLACEMENT = '\ufffd';
+const C = CONTENT_LENGTH_KEY.charCodeAt(0);
+const L = CONTENT_LENGTH_KEY.charCodeAt(1);
+const ZERO = 0x30;
 
 /**
  * Feeds on chunks and calls back with each complete message, in order.
@@ -101,16 +104,23 @@ export class FrameDecoder {
   private drain(deliver: (message: Message) => void): void {
     for (;;) {
       if (this.state === State.Prefix) {
+        if (this.scanWhole(deliver)) continue;
         if (this.available < PREFIX_BYTES) return;
         this.headerBytes = this.readUInt16LE();
         this.state = State.Header;
       }
       if (this.state === State.Header) {
-        if (this.available < this.headerBytes) return;
-        const text = this.take(this.headerBytes);
-        const { header, contentLength } = parseHeader(text, this.maxContentBytes);
-        this.header = header;
-        this.contentBytes = contentLength;
+        const n = this.headerBytes;
+        if (this.available < n) return;
+        const head = this.chunks[this.first];
+        if (n > 0 && head!.length - this.offset >= n) {
+          // The common case: the header lies in one chunk, and is read where it lies.
+          this.contentBytes = this.parse(head!, this.offset, this.offset + n);
+          this.advance(n);
+        } else {
+          const bytes = this.take(n);
+          this.contentBytes = this.parse(bytes, 0, n);
+        }
         this.state = State.Content;
       }
       if (this.available < this.contentBytes) return;
@@ -120,6 +130,50 @@ export class FrameDecoder {
       this.state = State.Prefix;
       deliver({ header, content });
     }
+  }
+
+  /**
+   * The common case at a frame boundary: frames that lie whole in the current chunk, read in a
+   * tight loop with no state changes between them. Delivers them and returns true when it consumed
+   * at least one; false leaves the frame that straddles chunks to the state machine.
+   */
+  private scanWhole(deliver: (message: Message) => void): boolean {
+    const chunk = this.chunks[this.first];
+    if (chunk === undefined) return false;
+    const end = chunk.length;
+    let at = this.offset;
+    let delivered = false;
+    while (end - at > PREFIX_BYTES) {
+      const headerEnd = at + PREFIX_BYTES + (chunk[at]! | (chunk[at + 1]! << 8));
+      // A header past the chunk, or an empty one (an error), is the state machine's to handle.
+      if (headerEnd > end || headerEnd === at + PREFIX_BYTES) break;
+      const header: Record<string, string> = Object.create(null);
+      const contentLength = parsePairs(chunk, at + PREFIX_BYTES, headerEnd, header, this.maxContentBytes);
+      const frameEnd = headerEnd + contentLength;
+      if (frameEnd > end) {
+        // The content goes on in later chunks: the state machine gathers it.
+        this.advance(headerEnd - at);
+        this.header = header;
+        this.headerBytes = headerEnd - at - PREFIX_BYTES;
+        this.contentBytes = contentLength;
+        this.state = State.Content;
+        return true;
+      }
+      // Consumed before the delivery, so that whatever the delivery does finds a sound state.
+      this.advance(frameEnd - at);
+      at = frameEnd;
+      delivered = true;
+      deliver({ header, content: contentLength === 0 ? EMPTY : chunk.subarray(headerEnd, frameEnd) });
+    }
+    return delivered;
+  }
+
+  /** Parses the header text in `bytes[start, end)` into `this.header`; returns its content length. */
+  private parse(bytes: Buffer, start: number, end: number): number {
+    const header: Record<string, string> = Object.create(null);
+    const contentLength = parsePairs(bytes, start, end, header, this.maxContentBytes);
+    this.header = header;
+    return contentLength;
   }
 
   private readUInt16LE(): number {
@@ -184,51 +238,69 @@ const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
  * @throws ProtocolError
  */
 export function parseHeader(bytes: Buffer, maxContentBytes = DEFAULT_MAX_CONTENT_BYTES): { header: Header; contentLength: number } {
-  if (!isUtf8(bytes)) {
+  const header: Record<string, string> = Object.create(null);
+  const contentLength = parsePairs(bytes, 0, bytes.length, header, maxContentBytes);
+  return { header, contentLength };
+}
+
+/**
+ * `parseHeader` on `bytes[start, end)`, into `header`; returns the content length. Decodes the
+ * text once, and checks UTF-8 strictly only when the decoded text holds U+FFFD: every invalid
+ * sequence decodes to it, so text without one came from valid UTF-8.
+ */
+function parsePairs(bytes: Buffer, start: number, end: number, header: Record<string, string>, maxContentBytes: number): number {
+  const text = bytes.toString('utf8', start, end);
+  if (text.indexOf(REPLACEMENT) !== -1 && !isUtf8(bytes.subarray(start, end))) {
     throw new ProtocolError(ErrorCode.InvalidUtf8, 'header text is not valid UTF-8');
   }
-  const text = bytes.toString('utf8');
-  const header: Record<string, string> = Object.create(null);
   let contentLength = -1;
-  let start = 0;
+  let at = 0;
   for (;;) {
-    let end = text.indexOf(';', start);
-    if (end === -1) end = text.length;
-    const colon = text.indexOf(':', start);
-    if (colon === -1 || colon > end) {
+    let stop = text.indexOf(';', at);
+    if (stop === -1) stop = text.length;
+    const colon = text.indexOf(':', at);
+    if (colon === -1 || colon > stop) {
       throw new ProtocolError(
         ErrorCode.MalformedPair,
-        `header pair ${JSON.stringify(shorten(text.slice(start, end)))} has no ":"`,
+        `header pair ${JSON.stringify(shorten(text.slice(at, stop)))} has no ":"`,
       );
     }
-    const key = text.slice(start, colon);
-    const value = text.slice(colon + 1, end);
-    if (key === CONTENT_LENGTH_KEY) {
+    if (colon - at === 2 && text.charCodeAt(at) === C && text.charCodeAt(at + 1) === L) {
       if (contentLength !== -1) {
         throw new ProtocolError(ErrorCode.ContentLengthRepeated, 'header has more than one CL pair');
       }
-      contentLength = contentLengthOf(value, maxContentBytes);
+      contentLength = contentLengthOf(text, colon + 1, stop, maxContentBytes);
     } else {
-      header[key] = value;
+      header[text.slice(at, colon)] = text.slice(colon + 1, stop);
     }
-    if (end === text.length) break;
-    start = end + 1;
+    if (stop === text.length) break;
+    at = stop + 1;
   }
   if (contentLength === -1) {
     throw new ProtocolError(ErrorCode.ContentLengthMissing, 'header has no CL (content length) pair');
   }
-  return { header, contentLength };
+  return contentLength;
 }
 
-function contentLengthOf(value: string, max: number): number {
-  if (!DECIMAL.test(value)) {
-    throw new ProtocolError(ErrorCode.ContentLengthInvalid, `CL ${JSON.stringify(shorten(value))} is not a decimal number`);
+/** The decimal number in `text[start, end)`, read digit by digit: no substring, no regex. */
+function contentLengthOf(text: string, start: number, end: number, max: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const digit = text.charCodeAt(i) - ZERO;
+    if (digit < 0 || digit > 9) n = -1;
+    if (n < 0) break;
+    n = n * 10 + digit;
   }
-  const n = Number(value);
+  if (n < 0 || end === start) {
+    throw new ProtocolError(
+      ErrorCode.ContentLengthInvalid,
+      `CL ${JSON.stringify(shorten(text.slice(start, end)))} is not a decimal number`,
+    );
+  }
   if (n > max) {
     throw new ProtocolError(
       ErrorCode.ContentTooLarge,
-      `frame announces ${value} content bytes; maxContentBytes is ${max}`,
+      `frame announces ${text.slice(start, end)} content bytes; maxContentBytes is ${max}`,
     );
   }
   return n;

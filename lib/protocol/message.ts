@@ -32,6 +32,6 @@ export function isCheck(message: Message): boolean {
 /** The number of bytes a frame occupies on the wire. */
 export function frameLength(frame: Frame): number {
   let n = 0;
-  for (const part of frame) n += part.length;
+  for (let i = 0; i < frame.length; i++) n += frame[i]!.length;
   return n;
 }

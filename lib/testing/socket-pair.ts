@@ -82,15 +82,24 @@ let nextPort = 1;
  * b.on('data', (chunk) => console.log(chunk)); a.write('hi');
  */
 export function socketPair(options: SocketPairOptions = {}): [MemorySocket, MemorySocket] {
-  const buffer = options.bufferBytes ?? 64 * 1024;
-  const a = new MemorySocket(nextPort++, buffer);
-  const b = new MemorySocket(nextPort++, buffer);
+  const buffer = options.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+  return joinPair((port) => new MemorySocket(port, buffer));
+}
+
+/** Default `bufferBytes` of in-memory sockets: 64 KiB. */
+export const DEFAULT_BUFFER_BYTES = 64 * 1024;
+
+/** Makes two ends with `make(port)`, each with a port of its own, and joins them. For the pair makers of this folder. */
+export function joinPair<S extends MemorySocket>(make: (port: number) => S): [S, S] {
+  const a = make(nextPort++);
+  const b = make(nextPort++);
   a.peer = b;
   b.peer = a;
   return [a, b];
 }
 
-function errno(code: string, message: string): NodeJS.ErrnoException {
+/** An error as a socket reports it, with its errno `code` (`ECONNRESET`, `EPIPE`). */
+export function errno(code: string, message: string): NodeJS.ErrnoException {
   const error: NodeJS.ErrnoException = new Error(message);
   error.code = code;
   return error;

@@ -9,6 +9,8 @@ export interface BenchOptions {
   readonly impls: readonly ImplName[];
   readonly jsonPath: string;
   readonly cpuProf: boolean;
+  /** Measure rx-tcp-hub from its TypeScript sources through tsx instead of compiled (see build.ts). */
+  readonly fromSource: boolean;
 }
 
 export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/run.ts [options])
@@ -19,9 +21,13 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
                        (ratios need net, reference (a), in the run)
   --repeats <n>        measured rounds per scenario (default 5, quick 2; idle: at most 3, quick 1)
   --json <path>        where to write the results (default .bench/results.json)
+  --from-source        run rx-tcp-hub from lib/*.ts through tsx instead of compiled by tsc into
+                       .bench/dist/ (what the package ships; the default)
   --cpu-prof           write a CPU profile of every worker to .bench/profiles/
                        (summarise one: npx tsx tests/bench/profile-top.ts .bench/profiles/<scenario>-<impl>-<role>)
-  --help               this text`;
+  --help               this text
+
+  RX_TCP_HUB_BENCH_NODE_ARGS='--trace-gc' adds Node flags to every worker (NODE_OPTIONS refuses some).`;
 
 export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let quick = false;
@@ -30,6 +36,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let impls: ImplName[] = [...IMPL_NAMES];
   let jsonPath = '.bench/results.json';
   let cpuProf = false;
+  let fromSource = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -57,6 +64,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
       case '--cpu-prof':
         cpuProf = true;
         break;
+      case '--from-source':
+        fromSource = true;
+        break;
       case '--help':
       case '-h':
         return 'help';
@@ -64,7 +74,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
         throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     }
   }
-  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf };
+  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf, fromSource };
 }
 
 function listOf(value: string, known: readonly string[], option: string): string[] {

@@ -6,8 +6,9 @@
  * stdout and the JSON file. Exits 1 if any run failed or any receiver counted an error.
  * See `options.ts` for the flags.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { LIB_ENV, buildLibrary } from './build.js';
 import { IMPL_LABELS, type ImplName } from './impls/index.js';
 import { USAGE, parseOptions } from './options.js';
 import { describeMachine, summarize, table, toJson, type ScenarioReport } from './report.js';
@@ -30,7 +31,11 @@ if (options === 'help') {
 const started = Date.now();
 const machine = describeMachine();
 const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles') : undefined;
-if (profileDir) mkdirSync(profileDir, { recursive: true });
+if (profileDir) {
+  // Profiles of an earlier run would mix with this one's: profile-top reads the busiest file of a folder.
+  rmSync(profileDir, { recursive: true, force: true });
+  mkdirSync(profileDir, { recursive: true });
+}
 const context: RunContext = {
   quick: options.quick,
   repeats: options.repeats,
@@ -43,6 +48,14 @@ context.log(
   `rx-tcp-hub bench (${options.quick ? 'quick' : 'full'}): ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ` +
     `load ${machine.loadAtStart.join(' ')}`,
 );
+// The workers inherit the environment: set, they import the compiled library; unset, lib/*.ts.
+if (options.fromSource) {
+  delete process.env[LIB_ENV];
+  context.log('rx-tcp-hub from its sources (lib/*.ts through tsx)');
+} else if (options.impls.includes('rx-tcp-hub')) {
+  process.env[LIB_ENV] = buildLibrary(ROOT);
+  context.log(`rx-tcp-hub compiled by tsc: ${process.env[LIB_ENV]}`);
+}
 
 const reports: ScenarioReport[] = [];
 let failures = 0;
@@ -101,11 +114,15 @@ console.log(
     `${new Date().toISOString().slice(0, 10)}\n` +
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}, ` +
     `load at start ${machine.loadAtStart.join(' ')}\n` +
-    `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n`,
+    `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n` +
+    `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources through tsx' : 'compiled by tsc, as the package ships'}\n`,
 );
 console.log(table(reports));
 const jsonPath = resolve(ROOT, options.jsonPath);
 mkdirSync(dirname(jsonPath), { recursive: true });
-writeFileSync(jsonPath, JSON.stringify(toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds }), null, 2) + '\n');
+writeFileSync(
+  jsonPath,
+  JSON.stringify(toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource }), null, 2) + '\n',
+);
 console.log(`\n${seconds.toFixed(0)} s; results in ${jsonPath}${profileDir ? `; CPU profiles in ${profileDir}` : ''}`);
 process.exit(failures > 0 ? 1 : 0);

@@ -36,6 +36,9 @@ export class Worker {
   constructor(readonly options: WorkerOptions) {
     const nodeArgs = ['--import', 'tsx', '--expose-gc', '--no-deprecation'];
     if (options.profileDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
+    // Extra flags for the workers only (NODE_OPTIONS refuses some, --trace-gc say): a diagnostic aid.
+    const extra = process.env['RX_TCP_HUB_BENCH_NODE_ARGS'];
+    if (extra) nodeArgs.push(...extra.split(' ').filter(Boolean));
     nodeArgs.push(WORKER, options.impl, options.role);
     this.child = spawn('bash', ['-c', RAISE_LIMIT, process.execPath, ...nodeArgs], {
       cwd: ROOT,

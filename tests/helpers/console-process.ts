@@ -22,6 +22,8 @@ export interface ConsoleProcess {
   type(line: string): void;
   /** Ends stdin: the end of input. */
   end(): void;
+  /** Sends the process a signal, e.g. `SIGTERM`. */
+  signal(name: NodeJS.Signals): void;
   /** The next line, not matched before, satisfying `predicate`; fails after `ms`. */
   line(predicate: (line: string) => boolean, ms?: number): Promise<string>;
   /** The same over JSON lines: the next event whose fields equal every field of `fields`. */
@@ -69,6 +71,7 @@ export function spawnConsole(t: ExecutionContext, args: string[]): ConsoleProces
   return {
     type: (text) => void child.stdin.write(text + '\n'),
     end: () => child.stdin.end(),
+    signal: (name) => void child.kill(name),
     line,
     event: async (fields, ms) => parseLine(await line((text) => matches(parseLine(text), fields), ms, `an event ${JSON.stringify(fields)}`))!,
     eventWhere: async (what, predicate, ms) =>

@@ -2,7 +2,7 @@
  * Real sockets on 127.0.0.1 for the integration tests: every server, client and raw socket made
  * here is closed in the test's teardown, and every wait is bounded in time.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import { filter, firstValueFrom, map, timeout, type Observable } from 'rxjs';
@@ -54,6 +54,15 @@ export async function rawConnect(t: ExecutionContext, port: number): Promise<Soc
     socket.once('error', reject);
   });
   return socket;
+}
+
+/** A port on 127.0.0.1 where nothing listens: bound, then released. */
+export async function closedPort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 /** Resolves once the socket has closed, whichever side closed it. */

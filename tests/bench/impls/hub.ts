@@ -1,11 +1,15 @@
 /**
  * rx-tcp-hub, written as a user would: `Server.listen`, `client.connect`, `incoming$` and
  * `messages$` subscriptions, `messenger.send` and `server.broadcast`. Senders keep a window of
- * send promises in flight (see `send-window.ts`). Imported from the sources, so changes to `lib/`
- * show up in the next run.
+ * send promises in flight (see `send-window.ts`). The library is the one the runner compiled from
+ * `lib/` at its start (see `build.ts`), or `lib/` itself with `--from-source`: changes to `lib/`
+ * show up in the next run either way.
  */
 import { EMPTY, catchError, lastValueFrom, mergeMap, range, toArray } from 'rxjs';
-import { Client, Server, type Messenger } from '../../../lib/index.js';
+import type { Messenger, SendOutcome } from '../../../lib/index.js';
+import { LIB_ENV } from '../build.js';
+
+const { Client, Server } = (await import(process.env[LIB_ENV] ?? '../../../lib/index.js')) as typeof import('../../../lib/index.js');
 import { HEADER_FRAME_BYTES, chat, news, now, ping, pong } from '../shared/messages.js';
 import { SendWindow, windowFor } from '../shared/send-window.js';
 import { DIAL_CONCURRENCY, describe, type BenchClient, type BenchServer, type ClientSetup, type Implementation, type PingPongResult, type ServerSetup } from './types.js';
@@ -39,7 +43,7 @@ async function listen(setup: ServerSetup): Promise<BenchServer> {
       const window = new SendWindow(windowFor(HEADER_FRAME_BYTES));
       let failed = 0;
       let firstError: string | undefined;
-      const tally = (outcomes: Awaited<ReturnType<Server['broadcast']>>): void => {
+      const tally = (outcomes: SendOutcome<Messenger>[]): void => {
         for (const outcome of outcomes) {
           if (!outcome.ok) {
             failed++;
