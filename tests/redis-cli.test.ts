@@ -3,14 +3,18 @@
  * subcommands run as `rx-tcp-hub` runs them, against a real redis-server on loopback.
  */
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { filter, map } from 'rxjs';
+import { filter, firstValueFrom, map } from 'rxjs';
 import { Client } from '../lib/hub/client.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import { decodePeerList, isBroadcast, reportHeader } from '../lib/filer/vocabulary.js';
+import { sharedSecret } from '../lib/filer/secret.js';
 import { takeScaleFlags } from '../lib/redis/cli-flags.js';
+import { makeCertificates } from './helpers/certificates.js';
 import { next, waitFor, within } from './helpers/loopback.js';
+import { tempDir } from './helpers/transfer.js';
 import { startRedis } from './helpers/redis-server.js';
 
 const redis = await startRedis();
@@ -90,4 +94,37 @@ test('a tracker scaled out to two workers on one port lists the peers that repor
   t.is(trackers.size, 2, `the peers reported to both workers:\n${run.out}`);
   run.stop();
   t.is(await within(run.exited, 'the trackers to stop'), 0);
+});
+
+test('the TLS and secret flags reach every worker: TLS clients get in, a peer without the secret is closed', async (t) => {
+  t.timeout(60_000);
+  const certs = await makeCertificates();
+  t.teardown(() => certs.remove());
+  const dir = await tempDir(t, 'rx-tcp-hub-redis-cli-');
+  const [cert, key] = [join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  await writeFile(cert, certs.server.cert);
+  await writeFile(key, certs.server.key);
+
+  const server = cli(t, ['server', '--port', '0', '--workers', '2', '--redis', redis.url, '--tls-cert', cert, '--tls-key', key]);
+  const serverPort = await listeningPort(server, 2);
+  const tlsClient = new Client({ tls: { ca: certs.ca } });
+  t.teardown(() => tlsClient.stop({ drainMs: 100 }));
+  for (let i = 0; i < 2; i++) await (await next(tlsClient.connect('127.0.0.1', serverPort))).send({ info: `tls${i}` });
+  await waitFor(() => (server.out.match(/: \{info: tls\d\}/g) ?? []).length === 2, 'both TLS messages printed');
+
+  const tracker = cli(t, ['tracker', '--port', '0', '--workers', '2', '--redis', redis.url, '--secret', 's3cret', '--interval', '50ms']);
+  const trackerPort = await listeningPort(tracker, 2);
+  const client = new Client({ hello: sharedSecret('s3cret').hello });
+  const stranger = new Client();
+  t.teardown(() => Promise.all([client.stop({ drainMs: 100 }), stranger.stop({ drainMs: 100 })]));
+  await (await next(client.connect('127.0.0.1', trackerPort))).send(reportHeader('alice', 41000));
+  await waitFor(() => tracker.out.includes('join alice'), 'the peer with the secret to join');
+  const outsider = await next(stranger.connect('127.0.0.1', trackerPort));
+  await outsider.send(reportHeader('mallory', 41001)).catch(() => {});
+  await within(firstValueFrom(outsider.closed$), 'the peer without the secret to be closed');
+  t.false(tracker.out.includes('join mallory'), tracker.out);
+
+  for (const run of [server, tracker]) run.stop();
+  t.is(await within(server.exited, 'the servers to stop'), 0);
+  t.is(await within(tracker.exited, 'the trackers to stop'), 0);
 });

@@ -8,8 +8,10 @@ export const MAIN_HELP = `rx-tcp-hub: consoles over the seed's TCP wire format (
 
 usage:
   rx-tcp-hub server [--host H] [--port P] [--json]   accept connections and manage them
+                    [--workers N --redis URL]        ... on N processes joined through Redis
   rx-tcp-hub client [--connect host:port]... [--json] open connections and manage them
   rx-tcp-hub tracker [--port 5000] [--json]           the filer's tracker: who is online, where
+                     [--workers N --redis URL]
   rx-tcp-hub peer --id NAME [--tracker host:port]     a filer peer: chat and file transfer
   rx-tcp-hub <subcommand> --help                      options and console commands
 
@@ -43,6 +45,7 @@ export function consoleHelp(kind: ConsoleKind): string {
     ...OPTIONS[kind],
     '  --json       print every event as one JSON line',
     '  -h, --help   show this help',
+    ...(kind === 'server' ? scaleHelp('hub') : []),
     ...limitFlagHelp(kind === 'server' ? 'listen' : 'dial'),
     '',
     'commands, one per line (<conn> is an index shown by list, or an id such as c1):',
@@ -51,6 +54,19 @@ export function consoleHelp(kind: ConsoleKind): string {
     'Text travels as the header {info: text}; text holding ":" or ";" (which a header value cannot',
     'carry) travels as {info: ""} with the text as UTF-8 content.',
   ].join('\n');
+}
+
+/** `--workers N --redis URL` (server and tracker): loaded only with them, as they need ioredis. */
+function scaleHelp(what: string): string[] {
+  return [
+    '',
+    'scale out (needs the optional dependency ioredis and a Redis server):',
+    flagHelpLine('--workers N', `run N ${what} processes sharing the port (node:cluster), default 1`),
+    flagHelpLine('--redis URL', 'join them (and any other process on that Redis) through this Redis'),
+    flagHelpLine('', 'Scaled out there is no console: each worker prints one line per event, prefixed'),
+    flagHelpLine('', 'with its hub id; SIGINT or SIGTERM stops them all. Limit, TLS and secret flags apply'),
+    flagHelpLine('', 'to every worker.'),
+  ];
 }
 
 /** The filer's secret flags. */
@@ -80,6 +96,7 @@ export const TRACKER_HELP = [
   '  --json          print every event as one JSON line',
   '  -h, --help      show this help',
   ...SECRET_HELP,
+  ...scaleHelp('tracker'),
   ...limitFlagHelp('listen'),
   '',
   'commands, one per line:',

@@ -6,6 +6,7 @@
  */
 import { UsageError, parseClientArgs, parseServerArgs } from './args.js';
 import { runClientConsole } from './client-console.js';
+import { readSecret, tlsOptions } from './flag-files.js';
 import { parsePeerArgs, parseTrackerArgs } from './filer-args.js';
 import { MAIN_HELP, PEER_HELP, TRACKER_HELP, consoleHelp } from './help.js';
 import { runPeerConsole } from './peer-console.js';
@@ -23,7 +24,11 @@ try {
       const { scale, rest: argv } = takeScaleFlags(rest, (message) => new UsageError(message));
       const args = parseServerArgs(argv);
       if (args.help) console.log(consoleHelp('server'));
-      else if (scale) await (await scaledOut()).runScaledServer(scale, { host: args.host, port: args.port, ...args.limits.connection, ...args.limits.listen });
+      else if (scale) {
+        const tls = await tlsOptions(args.limits.tls, 'listen');
+        const options = { host: args.host, port: args.port, ...args.limits.connection, ...args.limits.listen, ...(tls ? { tls } : {}) };
+        await (await scaledOut()).runScaledServer(scale, options);
+      }
       else await runServerConsole(args);
       break;
     }
@@ -39,7 +44,10 @@ try {
       if (args.help) console.log(TRACKER_HELP);
       else if (scale) {
         const { host, port, intervalMs, expireMs, limits } = args;
-        await (await scaledOut()).runScaledTracker(scale, { host, port, intervalMs, expireMs, ...limits.connection, ...limits.listen });
+        const tls = await tlsOptions(limits.tls, 'listen');
+        const secret = await readSecret(args.secret);
+        const options = { host, port, intervalMs, expireMs, ...limits.connection, ...limits.listen, ...(tls ? { tls } : {}), ...(secret !== undefined ? { secret } : {}) };
+        await (await scaledOut()).runScaledTracker(scale, options);
       } else await runTrackerConsole(args);
       break;
     }

@@ -13,10 +13,15 @@ export interface BenchOptions {
   readonly fromSource: boolean;
 }
 
+/** The scenarios of `scenarios/`, then the Redis one (a script of its own). */
+export const SCENARIO_IDS = [...SCENARIOS.map((s) => s.id), 'redis'];
+
 export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/run.ts [options])
 
   --quick              fewer messages, repeats and idle connections: a whole run in under a minute
-  --only <ids>         only these scenarios, comma-separated: ${SCENARIOS.map((s) => s.id).join(', ')}
+  --only <ids>         only these scenarios, comma-separated: ${SCENARIO_IDS.join(', ')}
+                       (redis: broadcast across 2 hubs bridged through Redis next to one hub, run by
+                       tests/bench/redis.ts; needs redis-server on the PATH, else it is skipped)
   --impl <names>       only these implementations, comma-separated: ${IMPL_NAMES.join(', ')}
                        (ratios need net, reference (a), in the run)
   --repeats <n>        measured rounds per scenario (default 5, quick 2; idle: at most 3, quick 1)
@@ -32,7 +37,7 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
 export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let quick = false;
   let repeats: number | undefined;
-  let scenarios = SCENARIOS.map((s) => s.id);
+  let scenarios = [...SCENARIO_IDS];
   let impls: ImplName[] = [...IMPL_NAMES];
   let jsonPath = '.bench/results.json';
   let cpuProf = false;
@@ -49,7 +54,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
         quick = true;
         break;
       case '--only':
-        scenarios = listOf(value(), SCENARIOS.map((s) => s.id), '--only');
+        scenarios = listOf(value(), SCENARIO_IDS, '--only');
         break;
       case '--impl':
         impls = listOf(value(), IMPL_NAMES, '--impl') as ImplName[];

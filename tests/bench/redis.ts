@@ -7,8 +7,10 @@
  * in windows of 100 whose local writes it awaits. A round is timed from the first broadcast to the
  * last delivery on any connection; every connection checks its own order. The rounds of the two
  * set-ups alternate. Uses REDIS_URL when set, else starts a throwaway redis-server.
+ * `--json PATH` also writes the figures there (`npm run bench` runs this script that way).
  */
 import { fork } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Client } from '../../lib/hub/client.js';
 import { Server } from '../../lib/hub/server.js';
@@ -73,12 +75,12 @@ async function main(): Promise<void> {
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const base = median(rates.get(setups[0]!.name)!);
-  console.log(`\nbroadcast to ${connections} connections, deliveries/s (median [min, max] of ${rounds} rounds)\n`);
+  console.log(`\nbroadcast across hubs bridged through Redis: ${connections} connections, ${CONTENT.length}-byte content, deliveries/s (median [min, max] of ${rounds} rounds)\n`);
   console.log(`| set-up | deliveries/s | × one hub |\n| --- | ---: | ---: |`);
-  for (const [name, xs] of rates) {
-    const m = median(xs);
-    console.log(`| ${name} | ${m.toFixed(0)} [${Math.min(...xs).toFixed(0)}, ${Math.max(...xs).toFixed(0)}] | ${(m / base).toFixed(2)} |`);
-  }
+  const figures = [...rates].map(([name, xs]) => ({ name, median: median(xs), min: Math.min(...xs), max: Math.max(...xs), ratio: median(xs) / base }));
+  for (const f of figures) console.log(`| ${f.name} | ${f.median.toFixed(0)} [${f.min.toFixed(0)}, ${f.max.toFixed(0)}] | ${f.ratio.toFixed(2)} |`);
+  const jsonAt = args.indexOf('--json');
+  if (jsonAt >= 0) writeFileSync(args[jsonAt + 1]!, JSON.stringify({ connections, messages, rounds, contentBytes: CONTENT.length, setups: figures }, null, 2) + '\n');
   for (const child of children.values()) child.kill();
   for (const setup of setups) await setup.close();
   await redis?.close();

@@ -110,7 +110,7 @@ export function table(reports: readonly ScenarioReport[]): string {
 }
 
 /** The JSON file's content. */
-export function toJson(reports: readonly ScenarioReport[], machine: Machine, mode: Record<string, unknown>): unknown {
+export function toJson(reports: readonly ScenarioReport[], machine: Machine, mode: Record<string, unknown>): Record<string, unknown> {
   return {
     date: new Date().toISOString(),
     machine,

@@ -6,7 +6,8 @@
  * stdout and the JSON file. Exits 1 if any run failed or any receiver counted an error.
  * See `options.ts` for the flags.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LIB_ENV, buildLibrary } from './build.js';
 import { IMPL_LABELS, type ImplName } from './impls/index.js';
@@ -108,6 +109,9 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
   context.log(`  (${((Date.now() - t) / 1000).toFixed(1)} s)`);
 }
 
+const redis = options.scenarios.includes('redis') ? runRedisBench(options.quick) : undefined;
+if (redis?.failed) failures++;
+
 const seconds = (Date.now() - started) / 1000;
 console.log(
   `\nrx-tcp-hub bench, ${options.quick ? 'quick' : 'full'} mode, ${options.repeats} measured rounds per scenario, ` +
@@ -118,11 +122,42 @@ console.log(
     `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources through tsx' : 'compiled by tsc, as the package ships'}\n`,
 );
 console.log(table(reports));
+if (redis) console.log(redis.table ?? `\nredis: ${redis.skipped ?? `FAILED: ${redis.failed}`}`);
 const jsonPath = resolve(ROOT, options.jsonPath);
 mkdirSync(dirname(jsonPath), { recursive: true });
 writeFileSync(
   jsonPath,
-  JSON.stringify(toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource }), null, 2) + '\n',
+  JSON.stringify(
+    {
+      ...toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource }),
+      ...(redis ? { redis: redis.json ?? { skipped: redis.skipped, failed: redis.failed } } : {}),
+    },
+    null,
+    2,
+  ) + '\n',
 );
 console.log(`\n${seconds.toFixed(0)} s; results in ${jsonPath}${profileDir ? `; CPU profiles in ${profileDir}` : ''}`);
 process.exit(failures > 0 ? 1 : 0);
+
+/**
+ * The Redis scenario: tests/bench/redis.ts in a process of its own (it starts a throwaway
+ * redis-server unless REDIS_URL is set), its table and figures taken into this run's.
+ */
+function runRedisBench(quick: boolean): { table?: string; json?: unknown; skipped?: string; failed?: string } {
+  if (!process.env['REDIS_URL'] && spawnSync('redis-server', ['--version']).error) {
+    context.log('  redis      skipped: no redis-server on the PATH (apt install redis-server, or set REDIS_URL)');
+    return { skipped: 'no redis-server on the PATH' };
+  }
+  const t = Date.now();
+  const jsonPath = join(ROOT, '.bench', 'redis.json');
+  rmSync(jsonPath, { force: true });
+  const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'tests', 'bench', 'redis.ts'), ...(quick ? ['--quick'] : []), '--json', jsonPath], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: quick ? 60_000 : 300_000,
+  });
+  context.log(`  (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  if (run.status !== 0) return { failed: run.error?.message ?? `exit ${run.status ?? run.signal}` };
+  return { table: run.stdout.trimEnd(), json: JSON.parse(readFileSync(jsonPath, 'utf8')) };
+}
