@@ -1,4 +1,8 @@
-/** rx-tcp-hub: many TCP connections, managed reactively with RxJS, in the seed's wire format. */
+/**
+ * rx-tcp-hub: many TCP connections, managed reactively with RxJS, in the seed's wire format.
+ * The filer (tracker, peer, file transfer) is `rx-tcp-hub/filer`; test transports are
+ * `rx-tcp-hub/testing`; the Redis bridge is `rx-tcp-hub/redis`.
+ */
 export * from './errors.js';
 export * from './protocol/index.js';
 export * from './connection/close-reason.js';
@@ -61,4 +65,3 @@ export {
   type ReconnectingOptions,
 } from './hub/reconnecting-connection.js';
 export type { HandshakeFailure } from './hub/tls.js';
-export * from './filer/index.js';

@@ -7,19 +7,8 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom, interval } from 'rxjs';
-import {
-  Client,
-  Peer,
-  Tracker,
-  decodePeerList,
-  encodeFrame,
-  formatAddress,
-  formatSummary,
-  isBroadcast,
-  reportHeader,
-  type PeerEvent,
-  type TransferError,
-} from '../lib/index.js';
+import { Client, encodeFrame, formatAddress, type TransferError } from '../lib/index.js';
+import { Peer, Tracker, decodePeerList, formatSummary, isBroadcast, reportHeader, type PeerEvent } from '../lib/filer/index.js';
 import { cell, say, within } from './helpers.js';
 
 const root = await mkdtemp(join(tmpdir(), 'rx-tcp-hub-05-'));

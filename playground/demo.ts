@@ -10,7 +10,8 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { filter, firstValueFrom } from 'rxjs';
-import { Peer, Tracker, formatAddress, formatBytes, formatSummary, type PeerEvent, type TransferSnapshot } from '../lib/index.js';
+import { formatAddress } from '../lib/index.js';
+import { Peer, Tracker, formatBytes, formatSummary, type PeerEvent, type TransferSnapshot } from '../lib/filer/index.js';
 import { progressLine } from '../lib/cli/progress.js';
 import { say, within } from './helpers.js';
 

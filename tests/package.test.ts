@@ -23,6 +23,7 @@ test('the packed tarball installs into a plain JavaScript project, imports witho
   t.true(files.includes('dist/index.js'));
   t.true(files.includes('dist/index.d.ts'));
   t.true(files.includes('dist/testing/index.d.ts'));
+  t.true(files.includes('dist/filer/index.d.ts'));
   t.true(files.includes('dist/cli/main.js'));
   t.false(files.some((f) => f.startsWith('lib/') || f.startsWith('tests/')), 'sources and tests stay out of the tarball');
 
@@ -34,6 +35,8 @@ test('the packed tarball installs into a plain JavaScript project, imports witho
   const script = `
     import { Server, Client, encodeFrame, ErrorCode } from 'rx-tcp-hub';
     import { MemoryHub } from 'rx-tcp-hub/testing';
+    import { Tracker, DEFAULT_TRACKER_PORT } from 'rx-tcp-hub/filer';
+    import * as root from 'rx-tcp-hub';
     import { firstValueFrom } from 'rxjs';
     const server = await Server.listen({ host: '127.0.0.1', port: 0 });
     const got = firstValueFrom(server.incoming$);
@@ -46,10 +49,10 @@ test('the packed tarball installs into a plain JavaScript project, imports witho
     const hub = new MemoryHub();
     hub.connectPeer();
     await hub.stop();
-    console.log(JSON.stringify({ info: header.info, frame: encodeFrame({}).map((b) => b.toString('hex')), code: ErrorCode.QueueFull }));
+    console.log(JSON.stringify({ info: header.info, frame: encodeFrame({}).map((b) => b.toString('hex')), code: ErrorCode.QueueFull, filer: typeof Tracker.listen, port: DEFAULT_TRACKER_PORT, lean: !('Tracker' in root) }));
   `;
   const imported = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: app, timeout: 30_000 });
-  t.deepEqual(JSON.parse(imported.stdout), { info: 'hi', frame: ['0400434c3a30'], code: 'ERR_QUEUE_FULL' });
+  t.deepEqual(JSON.parse(imported.stdout), { info: 'hi', frame: ['0400434c3a30'], code: 'ERR_QUEUE_FULL', filer: 'function', port: 5000, lean: true });
 
   const installed = JSON.parse(await readFile(join(app, 'node_modules/rx-tcp-hub/package.json'), 'utf8')) as { types: string };
   t.is(installed.types, './dist/index.d.ts');

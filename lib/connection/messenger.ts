@@ -87,6 +87,53 @@ const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
 const NO_SUBSCRIBERS: readonly Subscriber<Message>[] = Object.freeze([]);
 const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
+/**
+ * The sends of one tick: their frames are corked together and leave in one writev, so they reach
+ * the kernel (or fail) together, and one promise serves them all instead of one per send.
+ * Sealed when the tick's writes are uncorked; settles once sealed and every frame has settled.
+ */
+class SendBatch implements WriteSink {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: unknown) => void;
+  private pending = 0;
+  private sealed = false;
+  private failure: RxTcpHubError | undefined;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** One more frame joins this batch. */
+  add(): void {
+    this.pending++;
+  }
+
+  /** The frame just added was refused: it never joined. */
+  remove(): void {
+    this.pending--;
+  }
+
+  settle(_index: number, error?: RxTcpHubError): void {
+    this.failure ??= error;
+    if (--this.pending === 0 && this.sealed) this.finish();
+  }
+
+  /** The tick is over: no more frames join. */
+  seal(): void {
+    this.sealed = true;
+    if (this.pending === 0) this.finish();
+  }
+
+  private finish(): void {
+    if (this.failure) this.reject(this.failure);
+    else this.resolve();
+  }
+}
+
 /** Where a socket keeps its Messenger, for the listeners all connections share. */
 const OWNER = Symbol('rx-tcp-hub.messenger');
 type OwnedTransport = Transport & { [OWNER]: Messenger };
@@ -164,6 +211,8 @@ export class Messenger implements Target {
   private reason: CloseReason | undefined;
   private socketError: Error | undefined;
   private corked = false;
+  /** The promise the sends of this tick share (see `SendBatch`). */
+  private batch: SendBatch | undefined;
   /**
    * What to tell when each frame queued with a completion is written, oldest first, two slots a
    * frame: (sink, index), (resolve, reject) of a `send`, or (callback, undefined). Writes complete
@@ -286,8 +335,17 @@ export class Messenger implements Target {
    * written), or `SendFailedError`. Frames of concurrent sends never interleave.
    */
   send(header: HeaderInput, content?: Uint8Array): Promise<void> {
-    // A throw in the executor (encoding, closed, queue full) rejects the promise.
-    return new Promise((resolve, reject) => this.enqueue(encodeFrame(header, content), resolve, reject));
+    const batch = this.batch ?? new SendBatch();
+    batch.add(); // first: a transport may call a write back at once
+    try {
+      this.enqueue(encodeFrame(header, content), batch, 0);
+    } catch (error) {
+      // Encoding, closed, queue full: this send fails alone, with nothing written.
+      batch.remove();
+      return Promise.reject(error);
+    }
+    this.batch = batch; // enqueue corked the socket: the batch is sealed when it is uncorked
+    return batch.promise;
   }
 
   /**
@@ -532,7 +590,10 @@ export class Messenger implements Target {
 
   private static uncork(messenger: Messenger): void {
     messenger.corked = false;
+    const batch = messenger.batch;
+    messenger.batch = undefined;
     messenger.socket.uncork();
+    batch?.seal();
   }
 
   private onData(chunk: Buffer): void {

@@ -10,7 +10,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { Peer } from '../../lib/index.js';
+import { Peer } from '../../lib/filer/index.js';
 
 /** What a worker tells the orchestrator. */
 export type WorkerReport =
