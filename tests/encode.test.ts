@@ -116,6 +116,15 @@ test('refuses a value that holds a semicolon', (t) => {
   refuses(t, ErrorCode.HeaderValueInvalid, () => encodeFrame({ info: 'a;b' }));
 });
 
+test('refuses a key or value holding half of a surrogate pair, and accepts a whole pair', (t) => {
+  refuses(t, ErrorCode.HeaderKeyInvalid, () => encodeFrame({ ['k\uD800']: 'v' }));
+  refuses(t, ErrorCode.HeaderValueInvalid, () => encodeFrame({ k: 'v\uDC00' }));
+  // Checked again each time, even for a key the quick path has seen before.
+  encodeFrame({ emoji: 'ok' });
+  refuses(t, ErrorCode.HeaderValueInvalid, () => encodeFrame({ emoji: '\uDBFF' }));
+  t.deepEqual(wire({ emoji: '\uD83D\uDE00' }), expected('0f00', 'CL:0;emoji:\u{1F600}'));
+});
+
 test('refuses numbers that are not safe integers', (t) => {
   for (const value of [1.5, Number.NaN, 2 ** 53, Number.POSITIVE_INFINITY, -(2 ** 53)]) {
     refuses(t, ErrorCode.HeaderValueInvalid, () => encodeFrame({ n: value }));

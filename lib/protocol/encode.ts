@@ -9,6 +9,8 @@ import type { Frame, HeaderInput } from './message.js';
 
 const EMPTY = Buffer.alloc(0);
 const SEPARATOR = /[:;]/;
+/** Half of a surrogate pair, alone: not well-formed text; written as UTF-8 it would become U+FFFD. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const CL_PREFIX = CONTENT_LENGTH_KEY + ':';
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -27,8 +29,13 @@ export function encodeFrame(header: HeaderInput, content?: Uint8Array): Frame {
   const body = toContent(content);
   // The quick path refuses to guess: at anything unusual it gives up and headerText, which checks
   // pair by pair, throws the error it would have thrown.
-  const text = quickHeaderText(header, body.length) ?? headerText(header, body.length);
-  const textBytes = Buffer.byteLength(text, 'utf8');
+  let text = quickHeaderText(header, body.length) ?? headerText(header, body.length);
+  let textBytes = Buffer.byteLength(text, 'utf8');
+  // Only text with non-ASCII characters can hold a lone surrogate; headerText names the pair.
+  if (textBytes !== text.length && LONE_SURROGATE.test(text)) {
+    text = headerText(header, body.length);
+    textBytes = Buffer.byteLength(text, 'utf8');
+  }
   if (textBytes > MAX_HEADER_BYTES) {
     throw new FrameEncodeError(
       ErrorCode.HeaderTooLarge,
@@ -100,6 +107,12 @@ function checkKey(key: string): void {
       `header key ${describeValue(key)} holds ":" or ";", which the wire format cannot carry`,
     );
   }
+  if (LONE_SURROGATE.test(key)) {
+    throw new FrameEncodeError(
+      ErrorCode.HeaderKeyInvalid,
+      `header key ${describeValue(key)} holds half of a surrogate pair: not well-formed text, it would reach the peer as U+FFFD`,
+    );
+  }
 }
 
 function valueText(key: string, value: unknown): string {
@@ -108,6 +121,12 @@ function valueText(key: string, value: unknown): string {
       throw new FrameEncodeError(
         ErrorCode.HeaderValueInvalid,
         `header ${key}: value ${describeValue(value)} holds ":" or ";", which the wire format cannot carry; put free text in the content`,
+      );
+    }
+    if (LONE_SURROGATE.test(value)) {
+      throw new FrameEncodeError(
+        ErrorCode.HeaderValueInvalid,
+        `header ${key}: value ${describeValue(value)} holds half of a surrogate pair: not well-formed text, it would reach the peer as U+FFFD; send bytes in the content`,
       );
     }
     return value;

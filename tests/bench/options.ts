@@ -11,6 +11,8 @@ export interface BenchOptions {
   readonly cpuProf: boolean;
   /** Measure rx-tcp-hub from its TypeScript sources through tsx instead of compiled (see build.ts). */
   readonly fromSource: boolean;
+  /** MiB of live objects each worker holds before it starts (0: none): an application-sized heap. */
+  readonly heapMiB: number;
 }
 
 /** The scenarios of `scenarios/`, then the Redis one (a script of its own). */
@@ -28,6 +30,8 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
   --json <path>        where to write the results (default .bench/results.json)
   --from-source        run rx-tcp-hub from lib/*.ts through tsx instead of compiled by tsc into
                        .bench/dist/ (what the package ships; the default)
+  --heap <MiB>         every worker (of every implementation) first fills its heap with this many
+                       MiB of live objects, as an application's would be (default 0: bare workers)
   --cpu-prof           write a CPU profile of every worker to .bench/profiles/
                        (summarise one: npx tsx tests/bench/profile-top.ts .bench/profiles/<scenario>-<impl>-<role>)
   --help               this text
@@ -42,6 +46,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let jsonPath = '.bench/results.json';
   let cpuProf = false;
   let fromSource = false;
+  let heapMiB = 0;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -69,6 +74,10 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
       case '--cpu-prof':
         cpuProf = true;
         break;
+      case '--heap':
+        heapMiB = Number(value());
+        if (!(heapMiB >= 0 && heapMiB <= 4096)) throw new Error('--heap must be a number of MiB from 0 to 4096');
+        break;
       case '--from-source':
         fromSource = true;
         break;
@@ -79,7 +88,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
         throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     }
   }
-  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf, fromSource };
+  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf, fromSource, heapMiB };
 }
 
 function listOf(value: string, known: readonly string[], option: string): string[] {

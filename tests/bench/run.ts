@@ -30,6 +30,8 @@ if (options === 'help') {
 }
 
 const started = Date.now();
+// The workers inherit the environment (see worker.ts).
+if (options.heapMiB > 0) process.env['RX_TCP_HUB_BENCH_HEAP_MB'] = String(options.heapMiB);
 const machine = describeMachine();
 const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles') : undefined;
 if (profileDir) {
@@ -119,7 +121,8 @@ console.log(
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}, ` +
     `load at start ${machine.loadAtStart.join(' ')}\n` +
     `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n` +
-    `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources through tsx' : 'compiled by tsc, as the package ships'}\n`,
+    `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources through tsx' : 'compiled by tsc, as the package ships'}` +
+    `${options.heapMiB > 0 ? `; every worker holds ${options.heapMiB} MiB of live objects (--heap)` : ''}\n`,
 );
 console.log(table(reports));
 if (redis) console.log(redis.table ?? `\nredis: ${redis.skipped ?? `FAILED: ${redis.failed}`}`);
@@ -129,7 +132,7 @@ writeFileSync(
   jsonPath,
   JSON.stringify(
     {
-      ...toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource }),
+      ...toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource, heapMiB: options.heapMiB }),
       ...(redis ? { redis: redis.json ?? { skipped: redis.skipped, failed: redis.failed } } : {}),
     },
     null,

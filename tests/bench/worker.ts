@@ -12,6 +12,12 @@ import type { Hello, MemorySample, Reply, Request, StopReport } from './ipc.js';
 
 // The role (argv[3]) only names the process in `ps` and in profiles: requests decide what it does.
 const name = process.argv[2] as ImplName;
+/**
+ * `--heap MB`: live objects every worker holds before it starts, alike for every implementation,
+ * so that each process has a heap the size of an application's instead of a bare script's.
+ */
+const ballastMiB = Number(process.env['RX_TCP_HUB_BENCH_HEAP_MB'] ?? 0);
+(globalThis as { benchBallast?: unknown }).benchBallast = Array.from({ length: Math.round((ballastMiB * 1048576) / 40) }, (_, i) => ({ i, next: null })); // about 40 bytes each
 const implementation: Implementation = await IMPLEMENTATIONS[name]();
 const tally = new Tally();
 let server: BenchServer | undefined;
