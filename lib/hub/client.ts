@@ -3,14 +3,14 @@
  * connection up, dialling again with backoff whenever it closes. Either may use TLS.
  */
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
+import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { Observable, Subject } from 'rxjs';
 import { ConnectFailedError, HubStoppedError, InvalidOptionError, TooManyConnectionsError } from '../errors.js';
 import type { Messenger } from '../connection/messenger.js';
 import { Hub, type HubOptions } from './hub.js';
 import { DEFAULT_MAX_CONNECTIONS } from './hub-options.js';
 import { ReconnectingConnection, type ReconnectingOptions } from './reconnecting-connection.js';
-import { secureContextOf } from './tls.js';
+import { nodeTls, secureContextOf } from './tls.js';
 
 /** Default time a dial may take before it fails with `ERR_CONNECT_FAILED`. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -98,7 +98,7 @@ export class Client extends Hub {
         subscriber.error(new ConnectFailedError(host, port, error));
         return;
       }
-      const socket = tls ? tlsConnect({ ...tls.options, secureContext: tls.secureContext, host, port }) : netConnect({ host, port, noDelay: true, keepAlive: true });
+      const socket = tls ? nodeTls().connect({ ...tls.options, secureContext: tls.secureContext, host, port }) : netConnect({ host, port, noDelay: true, keepAlive: true });
       // tls.connect's types lack these options of the socket under it.
       if (tls) socket.setNoDelay(true).setKeepAlive(true);
       const connected = tls ? 'secureConnect' : 'connect';

@@ -5,18 +5,24 @@
  * its first TCP byte, and is adopted only once its handshake is done; a failed or too slow handshake
  * never reaches the hub: it is reported on `handshakeFailures$` and the socket is destroyed.
  */
+import { createRequire } from 'node:module';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
-import {
-  createSecureContext,
-  createServer as createTlsServer,
-  type SecureContext,
-  type SecureContextOptions,
-  type TLSSocket,
-  type TlsOptions,
-} from 'node:tls';
+import type { SecureContext, SecureContextOptions, TLSSocket, TlsOptions } from 'node:tls';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { HandshakeTimeoutError, InvalidOptionError } from '../errors.js';
 import { formatAddress, type Address } from '../connection/close-reason.js';
+
+const require = createRequire(import.meta.url);
+let tlsModule: typeof import('node:tls') | undefined;
+
+/**
+ * `node:tls`, loaded the first time a hub uses TLS: a plain-TCP program never pays for it (about
+ * 0.75 MB of heap, which in a small process is the difference between V8 starting incremental
+ * marking or not; see the README's Performance section).
+ */
+export function nodeTls(): typeof import('node:tls') {
+  return (tlsModule ??= require('node:tls') as typeof import('node:tls'));
+}
 
 /** A TLS handshake a Server refused or that failed: the client sent no or a bad certificate, or left. */
 export interface HandshakeFailure {
@@ -41,7 +47,7 @@ export interface HandshakeFailure {
 export function secureContextOf(option: string, options: SecureContextOptions): SecureContext {
   if (options === null || typeof options !== 'object') throw new InvalidOptionError(option, options, 'an object of node:tls options');
   try {
-    return createSecureContext(options);
+    return nodeTls().createSecureContext(options);
   } catch (error) {
     throw new InvalidOptionError(option, options, `usable node:tls options (${(error as Error).message})`);
   }
@@ -95,7 +101,7 @@ export function createListener(tls: TlsOptions | undefined, hooks: ListenerHooks
     throw new InvalidOptionError('tls', tls, 'TLS options with a key and a certificate (key and cert, or pfx)');
   }
   const secureContext = tls.secureContext ?? secureContextOf('tls', tls);
-  const server = createTlsServer({ ...tls, secureContext, noDelay: true, keepAlive: true });
+  const server = nodeTls().createServer({ ...tls, secureContext, noDelay: true, keepAlive: true });
   // Every TCP connection, handshaking or not: a TLS socket that has not finished its handshake is
   // in no hub, so stop() would otherwise wait for its handshake timeout.
   const raw = new Set<Socket>();
