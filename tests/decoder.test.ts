@@ -87,11 +87,14 @@ test('accepts CL in any position of the received header', (t) => {
   ]);
 });
 
-test('treats a received __proto__ key as an ordinary key', (t) => {
+test('treats a received __proto__ key as an ordinary key, and inherits no keys', (t) => {
   const messages: Message[] = [];
   new FrameDecoder().push(rawFrame('CL:0;__proto__:x;constructor:y'), (m) => messages.push(m));
   const header = messages[0]!.header;
-  t.is(Object.getPrototypeOf(header), null);
+  // Nothing is inherited: the prototype is an empty object with no prototype.
+  t.is(Object.getPrototypeOf(Object.getPrototypeOf(header)), null);
+  t.deepEqual(Object.getOwnPropertyNames(Object.getPrototypeOf(header)), []);
+  t.false('toString' in header);
   t.true(Object.prototype.hasOwnProperty.call(header, '__proto__'));
   t.is(header['__proto__'], 'x');
   t.is(header['constructor'], 'y');

@@ -147,7 +147,7 @@ export class FrameDecoder {
       const headerEnd = at + PREFIX_BYTES + (chunk[at]! | (chunk[at + 1]! << 8));
       // A header past the chunk, or an empty one (an error), is the state machine's to handle.
       if (headerEnd > end || headerEnd === at + PREFIX_BYTES) break;
-      const header: Record<string, string> = Object.create(null);
+      const header: Record<string, string> = new HeaderRecord();
       const contentLength = parsePairs(chunk, at + PREFIX_BYTES, headerEnd, header, this.maxContentBytes);
       const frameEnd = headerEnd + contentLength;
       if (frameEnd > end) {
@@ -170,7 +170,7 @@ export class FrameDecoder {
 
   /** Parses the header text in `bytes[start, end)` into `this.header`; returns its content length. */
   private parse(bytes: Buffer, start: number, end: number): number {
-    const header: Record<string, string> = Object.create(null);
+    const header: Record<string, string> = new HeaderRecord();
     const contentLength = parsePairs(bytes, start, end, header, this.maxContentBytes);
     this.header = header;
     return contentLength;
@@ -230,7 +230,16 @@ export class FrameDecoder {
   }
 }
 
-const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
+/**
+ * A received header's object. Its prototype is an object with no prototype and no keys, so nothing
+ * is inherited (no `__proto__` setter, no `toString`, no `constructor`): any key a peer sends is just
+ * a key. Made with `new`, such objects share hidden classes and stay fast, where
+ * `Object.create(null)` objects start as dictionaries, slower to fill and to read.
+ */
+const HeaderRecord = function HeaderRecord() {} as unknown as new () => Record<string, string>;
+HeaderRecord.prototype = Object.create(null);
+
+const EMPTY_HEADER: Header = Object.freeze(new HeaderRecord());
 
 /**
  * Parses a received header text: UTF-8, pairs joined by `;`, each split at its first `:`;
@@ -238,7 +247,7 @@ const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
  * @throws ProtocolError
  */
 export function parseHeader(bytes: Buffer, maxContentBytes = DEFAULT_MAX_CONTENT_BYTES): { header: Header; contentLength: number } {
-  const header: Record<string, string> = Object.create(null);
+  const header: Record<string, string> = new HeaderRecord();
   const contentLength = parsePairs(bytes, 0, bytes.length, header, maxContentBytes);
   return { header, contentLength };
 }

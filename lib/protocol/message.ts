@@ -8,7 +8,8 @@ export type HeaderInput = Readonly<Record<string, HeaderValue>>;
 
 /**
  * A header as received: every value is a string (the wire carries text), and `CL` is not in it.
- * The object has no prototype, so any key a peer sends (even `__proto__`) is just a key.
+ * The object inherits nothing (its prototype is an empty object with no prototype), so any key a
+ * peer sends (even `__proto__` or `constructor`) is just a key.
  */
 export type Header = Readonly<Record<string, string>>;
 
