@@ -6,103 +6,16 @@
  * machine make start-up, not the consoles, what the tests wait for.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { ReplaySubject, filter, firstValueFrom, from, map, take, throwError, throwIfEmpty, timeout } from 'rxjs';
+import { firstValueFrom } from 'rxjs';
 import { Client } from '../lib/index.js';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const WAIT_MS = 30_000;
-
-/** A JSON line of a `--json` console. */
-type Event = Record<string, unknown> & { event: string };
-
-interface Cli {
-  /** Types one line. */
-  type(line: string): void;
-  /** Ends stdin: the end of input. */
-  end(): void;
-  /** The next line, not matched before, satisfying `predicate`; fails after `ms`. */
-  line(predicate: (line: string) => boolean, ms?: number): Promise<string>;
-  /** The same over JSON lines: the next event matching every field of `fields`. */
-  event(fields: Record<string, unknown>, ms?: number): Promise<Event>;
-  /** The exit status once the process ended and its output was read; fails after `ms`. */
-  exit(ms?: number): Promise<number | null>;
-  readonly stdout: string[];
-  readonly stderr: string[];
-  readonly pid: number;
-}
-
-/** Spawns `rx-tcp-hub <args>` as a user would run it, with piped stdin. */
-function cli(t: ExecutionContext, args: string[]): Cli {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'lib/cli/main.ts', ...args], { cwd: root, stdio: 'pipe' });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  const lines$ = new ReplaySubject<{ index: number; text: string }>();
-  const matched = new Set<number>();
-  createInterface({ input: child.stdout })
-    .on('line', (text) => lines$.next({ index: stdout.push(text) - 1, text }))
-    .on('close', () => lines$.complete());
-  createInterface({ input: child.stderr }).on('line', (text) => stderr.push(text));
-  child.stdin.on('error', () => {}); // a console that already quit may close its stdin first
-  const closed = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
-
-  const line = (predicate: (text: string) => boolean, ms = WAIT_MS, what = 'a matching line') =>
-    firstValueFrom(
-      lines$.pipe(
-        filter(({ index, text }) => !matched.has(index) && predicate(text)),
-        take(1),
-        map(({ index, text }) => {
-          matched.add(index);
-          return text;
-        }),
-        throwIfEmpty(() => new Error(`output ended without ${what}; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`)),
-        timeout({ first: ms, with: () => throwError(() => new Error(`waited ${ms} ms for ${what}; stdout:\n${stdout.join('\n')}`)) }),
-      ),
-    );
-
-  return {
-    type: (text) => void child.stdin.write(text + '\n'),
-    end: () => child.stdin.end(),
-    line,
-    event: async (fields, ms) => {
-      const text = await line((text) => matches(parse(text), fields), ms, `an event ${JSON.stringify(fields)}`);
-      return parse(text)!;
-    },
-    exit: (ms = WAIT_MS) =>
-      firstValueFrom(
-        from(closed).pipe(timeout({ first: ms, with: () => throwError(() => new Error(`waited ${ms} ms for the exit; stdout:\n${stdout.join('\n')}`)) })),
-      ),
-    stdout,
-    stderr,
-    pid: child.pid!,
-  };
-}
-
-function parse(text: string): Event | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && 'event' in value ? (value as Event) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function matches(event: Event | undefined, fields: Record<string, unknown>): boolean {
-  if (!event) return false;
-  return Object.entries(fields).every(([key, value]) => JSON.stringify(event[key]) === JSON.stringify(value));
-}
+import { parseLine, spawnConsole, type ConsoleProcess } from './helpers/console-process.js';
 
 /** A `--json` server console, and the port it printed on its first line. */
-async function serverConsole(t: ExecutionContext, extra: string[] = ['--json']): Promise<{ server: Cli; port: number }> {
-  const server = cli(t, ['server', '--port', '0', ...extra]);
+async function serverConsole(t: ExecutionContext, extra: string[] = ['--json']): Promise<{ server: ConsoleProcess; port: number }> {
+  const server = spawnConsole(t, ['server', '--port', '0', ...extra]);
   const first = await server.line(() => true);
-  const port = extra.includes('--json') ? Number(parse(first)?.['port']) : Number(/:(\d+)$/.exec(first)?.[1]);
+  const port = extra.includes('--json') ? Number(parseLine(first)?.['port']) : Number(/:(\d+)$/.exec(first)?.[1]);
   t.true(port > 0, `first line gives the port: ${first}`);
   return { server, port };
 }
@@ -111,7 +24,7 @@ async function serverConsole(t: ExecutionContext, extra: string[] = ['--json']):
 async function consolePair(t: ExecutionContext, json = true) {
   const flags = json ? ['--json'] : [];
   const { server, port } = await serverConsole(t, flags);
-  const client = cli(t, ['client', '--connect', `127.0.0.1:${port}`, ...flags]);
+  const client = spawnConsole(t, ['client', '--connect', `127.0.0.1:${port}`, ...flags]);
   if (json) {
     await client.event({ event: 'open', id: 'c1', addr: `127.0.0.1:${port}`, alive: 1 });
     await server.event({ event: 'open', id: 'c1', alive: 1 });
@@ -135,8 +48,8 @@ test.serial('the server console prints the address it listens on as its first li
   const { server, port } = await serverConsole(t, []);
   t.regex(server.stdout[0]!, /^listening on 127\.0\.0\.1:\d+$/);
   t.true(port > 0);
-  const json = cli(t, ['server', '--json']);
-  const first = parse(await json.line(() => true));
+  const json = spawnConsole(t, ['server', '--json']);
+  const first = parseLine(await json.line(() => true));
   t.like(first, { event: 'listening', host: '127.0.0.1' });
   t.true(Number(first?.['port']) > 0, 'the default port 0 gives a free port');
   server.type('quit');
@@ -286,16 +199,16 @@ test.serial('the end of input stops the console with exit status 0', async (t) =
   t.is(await client.exit(), 0);
   server.end();
   t.is(await server.exit(), 0);
-  t.deepEqual(parse(server.stdout.at(-1)!), { event: 'stopped' });
+  t.deepEqual(parseLine(server.stdout.at(-1)!), { event: 'stopped' });
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   test.serial(`${signal} stops the console with exit status 0`, async (t) => {
     const { server, client } = await consolePair(t);
-    process.kill(client.pid, signal);
+    client.signal(signal);
     t.is(await client.exit(), 0);
     await server.event({ event: 'close', id: 'c1', reason: 'peer-closed' });
-    process.kill(server.pid, signal);
+    server.signal(signal);
     t.is(await server.exit(), 0);
   });
 }
@@ -338,7 +251,7 @@ test.serial('a server console that cannot listen prints one line to stderr and e
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => taken.close(() => resolve())));
   const { port } = taken.address() as { port: number };
-  const run = cli(t, ['server', '--port', String(port)]);
+  const run = spawnConsole(t, ['server', '--port', String(port)]);
   t.is(await run.exit(), 1);
   t.deepEqual(run.stdout, []);
   t.is(run.stderr.length, 1);
@@ -346,7 +259,7 @@ test.serial('a server console that cannot listen prints one line to stderr and e
 });
 
 test.serial('--help prints the usage and exits 0, for the command and each console', async (t) => {
-  const runs = [['--help'], ['server', '--help'], ['client', '-h']].map((args) => ({ args, run: cli(t, args) }));
+  const runs = [['--help'], ['server', '--help'], ['client', '-h']].map((args) => ({ args, run: spawnConsole(t, args) }));
   for (const { args, run } of runs) {
     t.is(await run.exit(), 0, args.join(' '));
     t.regex(run.stdout.join('\n'), /usage/, args.join(' '));
@@ -358,7 +271,7 @@ test.serial('--help prints the usage and exits 0, for the command and each conso
 
 test.serial('an unknown subcommand or a bad flag prints one line to stderr and exits 2', async (t) => {
   const cases = [['serve'], [], ['server', '--bogus'], ['server', '--port', 'x'], ['server', '--port', '70000'], ['client', '--connect', 'nothing'], ['client', 'extra']];
-  const runs = cases.map((args) => ({ args, run: cli(t, args) }));
+  const runs = cases.map((args) => ({ args, run: spawnConsole(t, args) }));
   for (const { args, run } of runs) {
     t.is(await run.exit(), 2, args.join(' '));
     t.is(run.stderr.length, 1, args.join(' '));

@@ -20,9 +20,8 @@ import { makeCertificates } from './helpers/certificates.js';
 import {
   link,
   next,
-  rawConnect,
   rawFrame,
-  serverSideOf,
+  rawPeer,
   socketClosed,
   startClient,
   startServer,
@@ -177,8 +176,7 @@ test('messages$ completes when the connection closes, and a subscriber after the
 
 test('a peer that ends its side gives the reason peer-closed', async (t) => {
   const server = await startServer(t);
-  const raw = await rawConnect(t, server.address.port);
-  const peer = await serverSideOf(server, raw);
+  const { raw, peer } = await rawPeer(t, server);
   const reason = next(peer.closed$);
   raw.end();
   t.deepEqual(await reason, { reason: CloseReasonKind.PeerClosed });
@@ -186,8 +184,7 @@ test('a peer that ends its side gives the reason peer-closed', async (t) => {
 
 test('a peer that resets the connection gives the reason reset, with the socket error', async (t) => {
   const server = await startServer(t);
-  const raw = await rawConnect(t, server.address.port);
-  const peer = await serverSideOf(server, raw);
+  const { raw, peer } = await rawPeer(t, server);
   const reason = next(peer.closed$);
   raw.resetAndDestroy();
   const closed: CloseReason = await reason;
@@ -197,8 +194,7 @@ test('a peer that resets the connection gives the reason reset, with the socket 
 
 test('a peer that breaks the wire format gives the reason protocol-error, with the ProtocolError', async (t) => {
   const server = await startServer(t);
-  const raw = await rawConnect(t, server.address.port);
-  const peer = await serverSideOf(server, raw);
+  const { raw, peer } = await rawPeer(t, server);
   const reason = next(peer.closed$);
   await writeRaw(raw, rawFrame('CL:abc'));
   const closed = await reason;
@@ -210,8 +206,7 @@ test('a peer that breaks the wire format gives the reason protocol-error, with t
 
 test('a peer that closes in the middle of a frame gives protocol-error ERR_TRUNCATED_FRAME', async (t) => {
   const server = await startServer(t);
-  const raw = await rawConnect(t, server.address.port);
-  const peer = await serverSideOf(server, raw);
+  const { raw, peer } = await rawPeer(t, server);
   const reason = next(peer.closed$);
   const frame = rawFrame('CL:10;info:cut', Buffer.from('0123456789'));
   raw.end(frame.subarray(0, frame.length - 3));
@@ -234,9 +229,8 @@ test('a send on a closed messenger rejects with ConnectionClosedError', async (t
 test('a stalled reader holds the sender at its queue limit, and the queue never passes it', async (t) => {
   const maxQueueBytes = 256 * 1024;
   const server = await startServer(t, { maxQueueBytes });
-  const raw = await rawConnect(t, server.address.port);
-  raw.pause(); // the peer stops reading: the kernel buffers fill, then the sender's queue
-  const sender = await serverSideOf(server, raw);
+  // The peer stops reading: the kernel buffers fill, then the sender's queue.
+  const { raw, peer: sender } = await rawPeer(t, server, { stalled: true });
   t.is(sender.maxQueueBytes, maxQueueBytes);
 
   const content = randomBytes(16 * 1024);
@@ -291,9 +285,7 @@ test('a stalled reader holds the sender at its queue limit, and the queue never 
 
 test('sends still queued when a stalled peer resets the connection all fail with SendFailedError', async (t) => {
   const server = await startServer(t, { maxQueueBytes: 256 * 1024 });
-  const raw = await rawConnect(t, server.address.port);
-  raw.pause();
-  const sender = await serverSideOf(server, raw);
+  const { raw, peer: sender } = await rawPeer(t, server, { stalled: true });
   const content = randomBytes(16 * 1024);
   const unsettled = new Set<number>();
   const outcomes = new Map<number, unknown>();
@@ -373,9 +365,7 @@ test('drain resolves true once every queued frame reached the kernel, false when
   t.true(await within(client.drain(), 'a drain with nothing left to flush'));
   t.is(client.closeReason?.reason, CloseReasonKind.Local);
 
-  const raw = await rawConnect(t, server.address.port);
-  raw.pause();
-  const stalled = await serverSideOf(server, raw);
+  const { peer: stalled } = await rawPeer(t, server, { stalled: true });
   const content = Buffer.alloc(64 * 1024);
   for (let seq = 0; seq < 10_000 && stalled.queuedBytes < 1024 * 1024; seq++) {
     stalled.send({ seq }, content).catch(() => {});

@@ -4,7 +4,8 @@
  * `console.ts` runs the result.
  */
 import { UsageError, parseEndpoint } from './args.js';
-import { STATS_HELP, parseStatsArgs } from './stats.js';
+import { commandName, parseBroadcastText, parseSendArgs, parseSharedCommand, splitCommandLine, unknownCommand } from './shared-commands.js';
+import { STATS_HELP } from './stats.js';
 
 /** One parsed command line. `conn` is an index shown by `list`, or a connection id. */
 export type Command =
@@ -42,8 +43,6 @@ const USAGE = {
   close: 'usage: close <conn>',
 } as const;
 
-const MENU: Readonly<Record<string, string>> = { '0': 'connect', '1': 'send', '2': 'broadcast' };
-
 /**
  * Parses one line. Text keeps its inner and trailing spaces; a blank line is `nothing`.
  * @throws UsageError with a one-line message for an unknown command or bad arguments.
@@ -51,21 +50,11 @@ const MENU: Readonly<Record<string, string>> = { '0': 'connect', '1': 'send', '2
  * parseCommand('1 c2 hello there', 'server') // { name: 'send', conn: 'c2', text: 'hello there' }
  */
 export function parseCommand(line: string, kind: ConsoleKind): Command {
-  const match = /^\s*(\S*)\s*(.*)$/s.exec(line)!;
-  const word = match[1]!;
-  const rest = match[2]!;
-  const name = MENU[word] ?? word.toLowerCase();
+  const { word, rest } = splitCommandLine(line);
+  const name = commandName(word, true);
+  const shared = parseSharedCommand(name, rest, ['list', 'help', 'quit']);
+  if (shared) return shared;
   switch (name) {
-    case '':
-      return { name: 'nothing' };
-    case 'list':
-    case 'help':
-    case 'quit':
-      if (rest !== '') throw new UsageError(`${name} takes no arguments`);
-      return { name };
-    case 'exit':
-      if (rest !== '') throw new UsageError('exit takes no arguments');
-      return { name: 'quit' };
     case 'connect': {
       if (kind !== 'client') throw new UsageError('connect is a client console command (rx-tcp-hub client)');
       if (rest === '' || /\s/.test(rest.trim())) throw new UsageError(USAGE.connect);
@@ -73,19 +62,15 @@ export function parseCommand(line: string, kind: ConsoleKind): Command {
       return { name, host, port };
     }
     case 'send': {
-      const args = /^(\S+)\s+(.+)$/s.exec(rest);
-      if (!args) throw new UsageError(USAGE.send);
-      return { name, conn: args[1]!, text: args[2]! };
+      const { to, text } = parseSendArgs(rest, USAGE.send);
+      return { name, conn: to, text };
     }
     case 'broadcast':
-      if (rest === '') throw new UsageError(USAGE.broadcast);
-      return { name, text: rest };
+      return { name, text: parseBroadcastText(rest, USAGE.broadcast) };
     case 'close':
       if (rest === '' || /\s/.test(rest.trim())) throw new UsageError(USAGE.close);
       return { name, conn: rest.trim() };
-    case 'stats':
-      return { name, ...parseStatsArgs(rest) };
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(word)}; type help for the list`);
+      throw unknownCommand(word);
   }
 }

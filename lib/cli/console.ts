@@ -1,15 +1,15 @@
 /**
  * The core consoles (`server`, `client`): their commands run on one hub, inside the shared line
- * loop (`line-loop.ts`), which reads one command per line and stops the hub when it ends.
+ * loop (`console-loop.ts`), which reads one command per line and stops the hub when it ends.
  */
 import { formatAddress } from '../connection/close-reason.js';
 import type { Hub } from '../hub/hub.js';
 import { commandHelp, parseCommand, type Command, type ConsoleKind } from './commands.js';
 import { errorEvent, listEvent, type ConsoleEvent } from './events.js';
-import { runLineLoop } from './line-loop.js';
+import { runConsoleLoop } from './console-loop.js';
 import type { Printer } from './printer.js';
 import { printStats } from './stats.js';
-import { textMessage } from './text.js';
+import { textMessage } from '../text/chat-text.js';
 import { UsageError } from './args.js';
 import type { Observable } from 'rxjs';
 
@@ -33,16 +33,14 @@ export interface ConsoleOptions {
  */
 export async function runConsole(options: ConsoleOptions): Promise<void> {
   const { hub, printer } = options;
-  await runLineLoop({
+  await runConsoleLoop({
     events$: options.events$,
-    print: (event) => printer.print(event),
+    printer,
     ...(options.start ? { start: options.start } : {}),
     execute,
-    report: (error) => printer.print(errorEvent(error)),
     stop: () => hub.stop(),
     ...(options.input ? { input: options.input } : {}),
   });
-  printer.print({ event: 'stopped' });
 
   async function execute(line: string): Promise<'quit' | void> {
     const command: Command = parseCommand(line, options.kind);

@@ -9,7 +9,7 @@ import type { Client } from '../hub/client.js';
 import type { ConnectionEvent, Hub, Incoming } from '../hub/hub.js';
 import type { Header } from '../protocol/message.js';
 import type { StatsEvent } from './stats.js';
-import { messageText } from './text.js';
+import { messageText } from '../text/chat-text.js';
 
 /** One line of console output. `addr` is `host:port`. */
 export type ConsoleEvent =
@@ -63,7 +63,7 @@ export function listEvent(messengers: readonly Messenger[]): ConsoleEvent {
 }
 
 /** An error event from anything thrown, keeping a library error's stable `code`. */
-export function errorEvent(error: unknown): ConsoleEvent {
+export function errorEvent(error: unknown): Extract<ConsoleEvent, { event: 'error' }> {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_') ? { event: 'error', message, code } : { event: 'error', message };

@@ -5,7 +5,15 @@
  * Parsing is pure; the consoles run the result.
  */
 import { UsageError } from './args.js';
-import { parseStatsArgs } from './stats.js';
+import {
+  commandName,
+  parseBroadcastText,
+  parseSendArgs,
+  parseSharedCommand,
+  splitCommandLine,
+  unknownCommand,
+  type CommandLine,
+} from './shared-commands.js';
 
 /** One parsed line of the peer console. `peer` is a name, `host:port`, a connection id or index. */
 export type PeerCommand =
@@ -69,8 +77,6 @@ const USAGE = {
   cancel: 'usage: cancel <transfer>',
 } as const;
 
-const MENU: Readonly<Record<string, string>> = { '0': 'connect', '1': 'send', '2': 'broadcast' };
-
 /**
  * Parses one line of the peer console.
  * @throws UsageError with a one-line message for an unknown command or bad arguments
@@ -79,29 +85,15 @@ const MENU: Readonly<Record<string, string>> = { '0': 'connect', '1': 'send', '2
  * parsePeerCommand('1 bob see you at 9:30')            // { name: 'send', to: 'bob', text: 'see you at 9:30' }
  */
 export function parsePeerCommand(line: string): PeerCommand {
-  const { word, rest } = split(line);
-  const name = MENU[word] ?? word.toLowerCase();
+  const { word, rest } = splitTrimmed(line);
+  const name = commandName(word, true);
+  const shared = parseSharedCommand(name, rest, ['peers', 'list', 'transfers', 'help', 'quit']);
+  if (shared) return shared;
   switch (name) {
-    case '':
-      return { name: 'nothing' };
-    case 'peers':
-    case 'list':
-    case 'transfers':
-    case 'help':
-    case 'quit':
-      if (rest !== '') throw new UsageError(`${name} takes no arguments`);
-      return { name };
-    case 'exit':
-      if (rest !== '') throw new UsageError('exit takes no arguments');
-      return { name: 'quit' };
-    case 'send': {
-      const args = /^(\S+)\s+(.+)$/s.exec(rest);
-      if (!args) throw new UsageError(USAGE.send);
-      return { name, to: args[1]!, text: args[2]! };
-    }
+    case 'send':
+      return { name, ...parseSendArgs(rest, USAGE.send) };
     case 'broadcast':
-      if (rest === '') throw new UsageError(USAGE.broadcast);
-      return { name, text: rest };
+      return { name, text: parseBroadcastText(rest, USAGE.broadcast) };
     case 'connect':
     case 'ls': {
       const [peer] = words(rest, 1, 1, USAGE[name]);
@@ -115,37 +107,31 @@ export function parsePeerCommand(line: string): PeerCommand {
       const [id] = words(rest, 1, 1, USAGE.cancel);
       return { name, id: id! };
     }
-    case 'stats':
-      return { name, ...parseStatsArgs(rest) };
     case 'get':
     case 'put': {
       const [peer, file, as] = words(rest, 2, 3, USAGE[name]);
       return as === undefined ? { name, peer: peer!, file: file! } : { name, peer: peer!, file: file!, as };
     }
     default:
-      throw new UsageError(`unknown command ${JSON.stringify(word)}; type help for the list`);
+      throw unknownCommand(word);
   }
 }
 
 /**
  * Parses one line of the tracker console.
- * @throws UsageError for anything but `peers`, `help`, `quit` (or `exit`) and a blank line
+ * @throws UsageError for anything but `peers`, `stats [--json]`, `help`, `quit` (or `exit`) and a blank line
  */
 export function parseTrackerCommand(line: string): TrackerCommand {
-  const { word, rest } = split(line);
-  const name = word.toLowerCase();
-  if (name === '') return { name: 'nothing' };
-  if (name === 'stats') return { name, ...parseStatsArgs(rest) };
-  if (name === 'peers' || name === 'help' || name === 'quit' || name === 'exit') {
-    if (rest !== '') throw new UsageError(`${name} takes no arguments`);
-    return { name: name === 'exit' ? 'quit' : name };
-  }
-  throw new UsageError(`unknown command ${JSON.stringify(word)}; type help for the list`);
+  const { word, rest } = splitTrimmed(line);
+  const command = parseSharedCommand(commandName(word, false), rest, ['peers', 'help', 'quit']);
+  if (!command) throw unknownCommand(word);
+  return command;
 }
 
-function split(line: string): { word: string; rest: string } {
-  const match = /^\s*(\S*)\s*(.*?)\s*$/s.exec(line)!;
-  return { word: match[1]!, rest: match[2]! };
+/** The filer consoles' split: as every console's, with trailing blanks dropped from the rest. */
+function splitTrimmed(line: string): CommandLine {
+  const { word, rest } = splitCommandLine(line);
+  return { word, rest: rest.trimEnd() };
 }
 
 /**

@@ -3,18 +3,16 @@
  * next free one, printed on the first line), reports to the tracker, keeps the address book, and
  * runs the commands typed: chat, connections, `ls`, `get`, `put`, `transfers`, `cancel`.
  */
-import { Subject, Subscription, mergeMap } from 'rxjs';
-import { InvalidOptionError } from '../errors.js';
+import { filter, map, merge, mergeMap, tap, type Observable } from 'rxjs';
 import { formatAddress } from '../connection/close-reason.js';
 import { Peer } from '../filer/peer.js';
 import { UsageError } from './args.js';
 import { errorEvent } from './events.js';
 import type { PeerArgs } from './filer-args.js';
 import { connectionInfo, peerEvents, transferEvent, transferInfo, type FilerEvent } from './filer-events.js';
+import { runFilerConsole } from './filer-console.js';
 import { createFilerPrinter } from './filer-printer.js';
-import { runLineLoop } from './line-loop.js';
 import { parsePeerCommand, peerCommandHelp, type PeerCommand } from './peer-commands.js';
-import { ListenError } from './server-console.js';
 import { dialTls, listenTls, readSecret, readTlsFiles } from './flag-files.js';
 import { printStats } from './stats.js';
 
@@ -28,46 +26,44 @@ export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStre
   const printer = createFilerPrinter({ json: args.json, progressEveryMs: args.progressEveryMs });
   const tls = args.limits.tls ? await readTlsFiles(args.limits.tls) : undefined;
   const secret = await readSecret(args.secret);
-  const events = new Subject<FilerEvent>();
-  const wiring = new Subscription();
   let peer!: Peer;
 
-  const start = async () => {
-    try {
-      peer = await Peer.start({
-        id: args.id,
-        host: args.host,
-        port: args.port,
-        ...(args.tracker ? { tracker: args.tracker } : {}),
-        reportIntervalMs: args.intervalMs,
-        shareDir: args.share,
-        downloadsDir: args.downloads,
-        serverOptions: { ...args.limits.connection, ...args.limits.listen, ...(tls ? { tls: listenTls(tls) } : {}) },
-        clientOptions: { ...args.limits.connection, ...(tls ? { tls: dialTls(tls) } : {}) },
-        ...(secret !== undefined ? { secret } : {}),
-      });
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new UsageError(error.message);
-      throw new ListenError(args.host, args.port, error);
-    }
-    printer.print({ event: 'listening', ...peer.address });
-    // A tracker that stays down is told once, not at every retry.
+  const start = async () =>
+    (peer = await Peer.start({
+      id: args.id,
+      host: args.host,
+      port: args.port,
+      ...(args.tracker ? { tracker: args.tracker } : {}),
+      reportIntervalMs: args.intervalMs,
+      shareDir: args.share,
+      downloadsDir: args.downloads,
+      serverOptions: { ...args.limits.connection, ...args.limits.listen, ...(tls ? { tls: listenTls(tls) } : {}) },
+      clientOptions: { ...args.limits.connection, ...(tls ? { tls: dialTls(tls) } : {}) },
+      ...(secret !== undefined ? { secret } : {}),
+    }));
+
+  // What the peer reports: its events (a tracker that stays down is told once, not at every
+  // retry) and its transfers' (progress goes to the printer's display, not to the event lines).
+  const reports = (started: Peer): Observable<FilerEvent> => {
     let trackerDown = false;
-    wiring.add(
-      peer.events$.pipe(mergeMap(peerEvents)).subscribe((event) => {
-        if (event.event === 'tracker') {
-          if (event.state === 'retrying' && trackerDown) return;
+    return merge(
+      started.events$.pipe(
+        mergeMap(peerEvents),
+        filter((event) => {
+          if (event.event !== 'tracker') return true;
+          if (event.state === 'retrying' && trackerDown) return false;
           trackerDown = event.state !== 'open';
-        }
-        events.next(event);
-      }),
-    );
-    wiring.add(
-      peer.engine.events$.subscribe((event) => {
-        if (event.type === 'progress') return printer.progress(event.transfer);
-        if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') printer.ended(event.transfer.id);
-        events.next(transferEvent(event));
-      }),
+          return true;
+        }),
+      ),
+      started.engine.events$.pipe(
+        tap((event) => {
+          if (event.type === 'progress') printer.progress(event.transfer);
+          else if (event.type === 'done' || event.type === 'failed' || event.type === 'cancelled') printer.ended(event.transfer.id);
+        }),
+        filter((event) => event.type !== 'progress'),
+        map(transferEvent),
+      ),
     );
   };
 
@@ -100,7 +96,7 @@ export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStre
         return printer.print({ event: 'sent', ...connectionInfo(await peer.send(command.to, command.text)) });
       case 'broadcast': {
         const outcomes = await peer.broadcast(command.text);
-        for (const outcome of outcomes) if (!outcome.ok) printer.print(errorEvent(outcome.error) as FilerEvent);
+        for (const outcome of outcomes) if (!outcome.ok) printer.print(errorEvent(outcome.error));
         return printer.print({
           event: 'broadcast',
           to: outcomes.filter((o) => o.ok).map((o) => o.target.id),
@@ -140,17 +136,14 @@ export async function runPeerConsole(args: PeerArgs, input?: NodeJS.ReadableStre
     }
   }
 
-  await runLineLoop({
-    events$: events,
-    print: (event) => printer.print(event),
+  await runFilerConsole({
+    printer,
+    host: args.host,
+    port: args.port,
     start,
+    address: (started) => started.address,
+    reports,
     execute,
-    report: (error) => printer.print(errorEvent(error) as FilerEvent),
-    stop: async () => {
-      await peer?.stop();
-      wiring.unsubscribe();
-    },
     ...(input ? { input } : {}),
   });
-  printer.print({ event: 'stopped' });
 }

@@ -3,17 +3,13 @@
  * reports, broadcasts it every interval, and prints each join and leave. Commands: `peers`, `help`,
  * `quit`.
  */
-import { Subject, Subscription, filter, map } from 'rxjs';
-import { InvalidOptionError } from '../errors.js';
+import { filter, map } from 'rxjs';
 import { Tracker } from '../filer/tracker.js';
-import { UsageError } from './args.js';
-import { errorEvent } from './events.js';
 import type { TrackerArgs } from './filer-args.js';
-import { tableEvent, trackerEvent, type FilerEvent } from './filer-events.js';
+import { runFilerConsole } from './filer-console.js';
+import { tableEvent, trackerEvent } from './filer-events.js';
 import { createFilerPrinter } from './filer-printer.js';
-import { runLineLoop } from './line-loop.js';
 import { parseTrackerCommand, trackerCommandHelp } from './peer-commands.js';
-import { ListenError } from './server-console.js';
 import { readSecret, tlsOptions } from './flag-files.js';
 import { printStats } from './stats.js';
 
@@ -27,36 +23,7 @@ export async function runTrackerConsole(args: TrackerArgs, input?: NodeJS.Readab
   const printer = createFilerPrinter({ json: args.json, progressEveryMs: 0 });
   const tls = await tlsOptions(args.limits.tls, 'listen');
   const secret = await readSecret(args.secret);
-  const events = new Subject<FilerEvent>();
-  const wiring = new Subscription();
-  let tracker: Tracker | undefined;
-
-  const start = async () => {
-    try {
-      tracker = await Tracker.listen({
-        host: args.host,
-        port: args.port,
-        intervalMs: args.intervalMs,
-        expireMs: args.expireMs,
-        ...args.limits.connection,
-        ...args.limits.listen,
-        ...(tls ? { tls } : {}),
-        ...(secret !== undefined ? { secret } : {}),
-      });
-    } catch (error) {
-      if (error instanceof InvalidOptionError) throw new UsageError(error.message);
-      throw new ListenError(args.host, args.port, error);
-    }
-    printer.print({ event: 'listening', ...tracker.server!.address });
-    wiring.add(
-      tracker.events$
-        .pipe(
-          map(trackerEvent),
-          filter((event) => event !== undefined),
-        )
-        .subscribe((event) => events.next(event)),
-    );
-  };
+  let tracker!: Tracker;
 
   const execute = async (line: string): Promise<'quit' | void> => {
     const command = parseTrackerCommand(line);
@@ -68,23 +35,34 @@ export async function runTrackerConsole(args: TrackerArgs, input?: NodeJS.Readab
       case 'help':
         return printer.print({ event: 'help', commands: trackerCommandHelp() });
       case 'peers':
-        return printer.print(tableEvent(tracker!.peers, tracker!.options.scheduler.now()));
+        return printer.print(tableEvent(tracker.peers, tracker.options.scheduler.now()));
       case 'stats':
-        return printStats(printer, tracker!.server!.stats(), command.json);
+        return printStats(printer, tracker.server!.stats(), command.json);
     }
   };
 
-  await runLineLoop({
-    events$: events,
-    print: (event) => printer.print(event),
-    start,
+  await runFilerConsole({
+    printer,
+    host: args.host,
+    port: args.port,
+    start: async () =>
+      (tracker = await Tracker.listen({
+        host: args.host,
+        port: args.port,
+        intervalMs: args.intervalMs,
+        expireMs: args.expireMs,
+        ...args.limits.connection,
+        ...args.limits.listen,
+        ...(tls ? { tls } : {}),
+        ...(secret !== undefined ? { secret } : {}),
+      })),
+    address: (started) => started.server!.address,
+    reports: (started) =>
+      started.events$.pipe(
+        map(trackerEvent),
+        filter((event) => event !== undefined),
+      ),
     execute,
-    report: (error) => printer.print(errorEvent(error) as FilerEvent),
-    stop: async () => {
-      await tracker?.stop();
-      wiring.unsubscribe();
-    },
     ...(input ? { input } : {}),
   });
-  printer.print({ event: 'stopped' });
 }

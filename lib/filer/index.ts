@@ -49,5 +49,5 @@ export {
   type PeerEntry,
   type Report,
 } from './vocabulary.js';
-export { textMessage as chatMessage, messageText as chatText } from '../cli/text.js';
+export { textMessage as chatMessage, messageText as chatText } from '../text/chat-text.js';
 export * from './transfer/index.js';

@@ -30,7 +30,7 @@ import type { ConnectionState, ReconnectingConnection } from '../hub/reconnectin
 import type { Server, ServerOptions } from '../hub/server.js';
 import { sumStats, type HubStats } from '../hub/hub-stats.js';
 import { CHECK_HEADER, type Header } from '../protocol/message.js';
-import { messageText, textMessage } from '../cli/text.js';
+import { messageText, textMessage } from '../text/chat-text.js';
 import { TransferEngine, type Transfer } from './transfer/engine.js';
 import type { TransferOptions } from './transfer/options.js';
 import type { TransferSnapshot } from './transfer/events.js';

@@ -56,6 +56,17 @@ export async function rawConnect(t: ExecutionContext, port: number): Promise<Soc
   return socket;
 }
 
+/**
+ * A raw socket connected to the server (destroyed in teardown) and the server's Messenger for it.
+ * A `stalled` socket is paused before the server adopts it: it reads nothing, so once the kernel
+ * buffers are full the server's sends queue up.
+ */
+export async function rawPeer(t: ExecutionContext, server: Server, { stalled = false } = {}): Promise<{ raw: Socket; peer: Messenger }> {
+  const raw = await rawConnect(t, server.address.port);
+  if (stalled) raw.pause();
+  return { raw, peer: await serverSideOf(server, raw) };
+}
+
 /** A port on 127.0.0.1 where nothing listens: bound, then released. */
 export async function closedPort(): Promise<number> {
   const probe = createServer();
