@@ -87,6 +87,11 @@ const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
 const NO_SUBSCRIBERS: readonly Subscriber<Message>[] = Object.freeze([]);
 const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
+/** In the completions queue: the end of what one write's callback settles. */
+const WRITE_END = Symbol('rx-tcp-hub.write-end');
+/** Frame heads up to this size are gathered within a tick and written as one buffer. */
+const GATHER_MAX_BYTES = 4096;
+
 /**
  * The sends of one tick: their frames are corked together and leave in one writev, so they reach
  * the kernel (or fail) together, and one promise serves them all instead of one per send.
@@ -215,11 +220,21 @@ export class Messenger implements Target {
   private batch: SendBatch | undefined;
   /**
    * What to tell when each frame queued with a completion is written, oldest first, two slots a
-   * frame: (sink, index), (resolve, reject) of a `send`, or (callback, undefined). Writes complete
-   * in order, so one shared callback (`written`) serves them all: no closure per frame.
+   * frame: (sink, index) (a `send`'s batch, a broadcast's sink) or (callback, undefined); after the
+   * frames one socket write carries, (WRITE_END, undefined). Writes complete in order, so one shared
+   * callback (`written`) serves them all: no closure per frame or per write.
    */
   private completions: unknown[] = NO_COMPLETIONS;
   private completionsHead = 0;
+  /**
+   * The heads of this tick's frames, held back and written as one buffer (one copy of a few dozen
+   * bytes each, against a stream write, a writev entry and a callback each): before a content
+   * buffer (never copied), and when the tick ends. See `flushHeads`.
+   */
+  private heads: Buffer[] = [];
+  private headBytes = 0;
+  /** Completions whose frames end among `heads`: settled by the write that carries them. */
+  private headCompletions = 0;
   private linger: Subscription | undefined;
   private readonly owner: MessengerOwner | undefined;
   /** True once the socket emitted 'close' (or was destroyed before this Messenger saw it). */
@@ -282,7 +297,7 @@ export class Messenger implements Target {
 
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.headBytes;
   }
 
   /** The latest round-trip time the heartbeat measured, in ms; undefined before any (or with a peer that does not answer). */
@@ -305,7 +320,7 @@ export class Messenger implements Target {
       bytesOut: t.bytesOut,
       messagesIn: t.messagesIn,
       messagesOut: t.messagesOut,
-      queuedBytes: this.socket.writableLength,
+      queuedBytes: this.socket.writableLength + this.headBytes,
       rtt: this.latestRtt,
       closed: this.reason !== undefined,
     };
@@ -372,7 +387,7 @@ export class Messenger implements Target {
       throw new ConnectionClosedError(this.id);
     }
     const size = frame.length === 1 ? frame[0]!.length : frameLength(frame);
-    const queued = this.socket.writableLength;
+    const queued = this.socket.writableLength + this.headBytes;
     if (queued + size > this.maxQueueBytes) {
       const error = new QueueFullError(this.id, queued, size, this.maxQueueBytes);
       if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
@@ -391,43 +406,80 @@ export class Messenger implements Target {
     this.activity.sent(this.sendTime);
     this.traffic.bytesOut += size;
     this.traffic.messagesOut++;
-    const last = frame.length - 1;
-    for (let i = 0; i < last; i++) socket.write(frame[i]);
-    if (first === undefined) {
-      socket.write(frame[last]);
-    } else {
+    if (first !== undefined) {
       if (this.completions === NO_COMPLETIONS) this.completions = [];
       this.completions.push(first, second);
-      socket.write(frame[last], (this.written ??= (error) => this.onWritten(error)));
     }
+    const head = frame[0]!;
+    if (head.length <= GATHER_MAX_BYTES) {
+      this.heads.push(head);
+      this.headBytes += head.length;
+      if (frame.length === 1) {
+        if (first !== undefined) this.headCompletions++;
+        return;
+      }
+    } else {
+      this.flushHeads();
+      if (frame.length === 1) return this.writeOut(head, first !== undefined);
+      socket.write(head);
+    }
+    // Content is written as it is, never copied: the heads gathered so far go first.
+    this.flushHeads();
+    const last = frame.length - 1;
+    for (let i = 1; i < last; i++) socket.write(frame[i]);
+    this.writeOut(frame[last]!, first !== undefined);
   }
 
-  /** A frame queued with a completion was written, or failed: tell the oldest waiting. */
+  /** Writes the heads gathered so far as one buffer (see `heads`). */
+  private flushHeads(): void {
+    const heads = this.heads;
+    if (heads.length === 0) return;
+    const chunk = heads.length === 1 ? heads[0]! : Buffer.concat(heads, this.headBytes);
+    const settles = this.headCompletions > 0;
+    this.heads = [];
+    this.headBytes = 0;
+    this.headCompletions = 0;
+    this.writeOut(chunk, settles);
+  }
+
+  /** Writes a buffer; with `settles`, its callback settles the completions queued before it. */
+  private writeOut(chunk: Buffer, settles: boolean): void {
+    if (!settles) {
+      this.socket.write(chunk);
+      return;
+    }
+    this.completions.push(WRITE_END, undefined);
+    this.socket.write(chunk, (this.written ??= (error) => this.onWritten(error)));
+  }
+
+  /** A write made by `writeOut` was written, or failed: settle the completions queued before it. */
   private onWritten(error: Error | null | undefined): void {
     // Callbacks that come after a destroy may come out of order, but writeFailure fails every
     // one of them alike (unless all was written), so taking the oldest is always right.
     const failure = this.writeFailure(error);
-    const completions = this.completions;
-    const head = this.completionsHead;
-    if (head >= completions.length) return; // never expected: one callback per completion
-    const first = completions[head];
-    const second = completions[head + 1];
-    if (head + 2 >= completions.length) {
-      this.completions = NO_COMPLETIONS;
-      this.completionsHead = 0;
-    } else {
-      completions[head] = completions[head + 1] = undefined;
-      this.completionsHead = head + 2;
-      // Keep a long-lived queue from growing forever at its front.
-      if (head >= 4096 && head * 2 >= completions.length) {
-        this.completions = completions.slice(head + 2);
+    for (;;) {
+      // Read afresh each time: a settle may write, and a transport may call back at once.
+      const completions = this.completions;
+      const head = this.completionsHead;
+      if (head >= completions.length) return; // never expected: every settling write ends in WRITE_END
+      const first = completions[head];
+      const second = completions[head + 1];
+      if (head + 2 >= completions.length) {
+        this.completions = NO_COMPLETIONS;
         this.completionsHead = 0;
+      } else {
+        completions[head] = completions[head + 1] = undefined;
+        this.completionsHead = head + 2;
+        // Keep a long-lived queue from growing forever at its front.
+        if (head >= 4096 && head * 2 >= completions.length) {
+          this.completions = completions.slice(head + 2);
+          this.completionsHead = 0;
+        }
       }
+      if (first === WRITE_END) return;
+      if (typeof second === 'number') (first as WriteSink).settle(second, failure);
+      else (first as WriteCallback)(failure);
     }
-    if (typeof second === 'number') (first as WriteSink).settle(second, failure);
-    else if (second === undefined) (first as WriteCallback)(failure);
-    else if (failure) (second as (error: unknown) => void)(failure);
-    else (first as () => void)();
   }
 
   /**
@@ -461,6 +513,7 @@ export class Messenger implements Target {
     // The reason is settled before the socket is touched: anything a destroy calls back into
     // (a failed write's callback, say) then finds the connection already closed for this reason.
     this.finish(error ? { reason, error } : { reason });
+    this.flushHeads(); // frames accepted before the close are the socket's to write or fail
     if (reason === CloseReasonKind.Local) {
       this.socket.resume(); // keep reading to the peer's FIN, so the socket can close
       this.socket.end();
@@ -511,7 +564,7 @@ export class Messenger implements Target {
   private writeCheck(header: HeaderInput): boolean {
     if (this.reason !== undefined) return false;
     const frame = encodeFrame(header);
-    if (this.socket.writableLength + frameLength(frame) > this.maxQueueBytes) return false;
+    if (this.queuedBytes + frameLength(frame) > this.maxQueueBytes) return false;
     try {
       this.write(frame);
       return true;
@@ -592,6 +645,7 @@ export class Messenger implements Target {
     messenger.corked = false;
     const batch = messenger.batch;
     messenger.batch = undefined;
+    messenger.flushHeads();
     messenger.socket.uncork();
     batch?.seal();
   }
