@@ -8,7 +8,7 @@ import { createServer, connect as netConnect, type AddressInfo } from 'node:net'
 import { TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import test from 'ava';
-import { take, toArray, type Observable } from 'rxjs';
+import { firstValueFrom, take, toArray, type Observable } from 'rxjs';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
 import { Messenger } from '../lib/connection/messenger.js';
 import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFailedError } from '../lib/errors.js';
@@ -41,6 +41,35 @@ function record<T>(source: Observable<T>): Promise<Array<{ kind: string; value?:
     });
   });
 }
+
+test('frames sent in one tick, small and large heads, with and without content, arrive whole and in order', async (t) => {
+  const server = await startServer(t);
+  const { client, server: peer } = await link(server, startClient(t));
+  // Heads of a few bytes to past the 4,000-byte gathering buffer, content of 0 to 70,000 bytes,
+  // sent and written (pre-encoded) alike, all in one tick: the heads are gathered, the contents not.
+  const sizes = [0, 1, 7, 3990, 4100, 12, 0, 70_000, 5, 9000];
+  const expected: Array<{ header: Record<string, string>; content: string }> = [];
+  const settled: Promise<unknown>[] = [];
+  for (let i = 0; i < 600; i++) {
+    const header = { seq: String(i), pad: 'x'.repeat(i % 50 === 7 ? 5000 : i % 13) };
+    const content = randomBytes(sizes[i % sizes.length]!);
+    expected.push({ header, content: content.toString('hex') });
+    if (i % 3 === 2) {
+      settled.push(new Promise<void>((resolve, reject) => client.write(encodeFrame(header, content), (error) => (error ? reject(error) : resolve()))));
+    } else {
+      settled.push(client.send(header, content));
+    }
+  }
+  t.true(client.queuedBytes > 0);
+  const received = firstValueFrom(peer.messages$.pipe(take(expected.length), toArray()));
+  await within(Promise.all(settled), 'every send and write to settle');
+  const got = await within(received, 'every message to arrive');
+  t.deepEqual(
+    got.map((m) => ({ header: { ...m.header }, content: m.content.toString('hex') })),
+    expected,
+  );
+  t.is(client.queuedBytes, 0);
+});
 
 test('send resolves once the frame is handed to the kernel, and the peer receives it', async (t) => {
   const server = await startServer(t);

@@ -17,7 +17,8 @@ import {
   SendFailedError,
 } from '../errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame } from '../protocol/encode.js';
+import { encodeFrame, frameContent, frameHeadText, writeFrameHead } from '../protocol/encode.js';
+import { PREFIX_BYTES } from '../protocol/constants.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
 import { Activity, Watchdog, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
@@ -89,8 +90,10 @@ const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 /** In the completions queue: the end of what one write's callback settles. */
 const WRITE_END = Symbol('rx-tcp-hub.write-end');
-/** Frame heads up to this size are gathered within a tick and written as one buffer. */
+/** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
 const GATHER_MAX_BYTES = 4096;
+/** The gathering buffer's size: under half of `Buffer.poolSize`, so it comes from the shared pool. */
+const GATHER_BUFFER_BYTES = 4000;
 
 /**
  * The sends of one tick: their frames are corked together and leave in one writev, so they reach
@@ -227,14 +230,17 @@ export class Messenger implements Target {
   private completions: unknown[] = NO_COMPLETIONS;
   private completionsHead = 0;
   /**
-   * The heads of this tick's frames, held back and written as one buffer (one copy of a few dozen
-   * bytes each, against a stream write, a writev entry and a callback each): before a content
-   * buffer (never copied), and when the tick ends. See `flushHeads`.
+   * The heads of this tick's frames are written one after another into this buffer (`send` encodes
+   * straight into it) and leave as one socket write, instead of a stream write, a writev entry and a
+   * callback each: before a content buffer (written as it is, never copied), when it is full, and
+   * when the tick ends. Bytes `[gatherStart, gatherEnd)` are not written yet. Let go at the end of
+   * each tick: an idle connection holds none.
    */
-  private heads: Buffer[] = [];
-  private headBytes = 0;
-  /** Completions whose frames end among `heads`: settled by the write that carries them. */
-  private headCompletions = 0;
+  private gather: Buffer = EMPTY;
+  private gatherStart = 0;
+  private gatherEnd = 0;
+  /** Completions whose frames end in the gathered bytes: settled by the write that carries them. */
+  private gatherCompletions = 0;
   private linger: Subscription | undefined;
   private readonly owner: MessengerOwner | undefined;
   /** True once the socket emitted 'close' (or was destroyed before this Messenger saw it). */
@@ -297,7 +303,7 @@ export class Messenger implements Target {
 
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
-    return this.socket.writableLength + this.headBytes;
+    return this.socket.writableLength + (this.gatherEnd - this.gatherStart);
   }
 
   /** The latest round-trip time the heartbeat measured, in ms; undefined before any (or with a peer that does not answer). */
@@ -320,7 +326,7 @@ export class Messenger implements Target {
       bytesOut: t.bytesOut,
       messagesIn: t.messagesIn,
       messagesOut: t.messagesOut,
-      queuedBytes: this.socket.writableLength + this.headBytes,
+      queuedBytes: this.queuedBytes,
       rtt: this.latestRtt,
       closed: this.reason !== undefined,
     };
@@ -353,7 +359,9 @@ export class Messenger implements Target {
     const batch = this.batch ?? new SendBatch();
     batch.add(); // first: a transport may call a write back at once
     try {
-      this.enqueue(encodeFrame(header, content), batch, 0);
+      const body = frameContent(content);
+      const text = frameHeadText(header, body.length);
+      this.enqueueText(text, Buffer.byteLength(text, 'utf8'), body, batch);
     } catch (error) {
       // Encoding, closed, queue full: this send fails alone, with nothing written.
       batch.remove();
@@ -381,23 +389,55 @@ export class Messenger implements Target {
     this.enqueue(frame, sink, index);
   }
 
-  /** The one write path: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
+  /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
   private enqueue(frame: Frame, first: unknown, second: unknown): void {
+    this.admit(frame.length === 1 ? frame[0]!.length : frameLength(frame));
+    const head = frame[0]!;
+    if (head.length <= GATHER_MAX_BYTES) {
+      const at = this.reserve(head.length); // first: it may start a new gathering buffer
+      head.copy(this.gather, at);
+      if (frame.length === 1) return this.expectGathered(first, second);
+      this.flushHeads();
+    } else {
+      this.flushHeads();
+      if (frame.length === 1) return this.writeOut(head, first, second);
+      this.socket.write(head);
+    }
+    const last = frame.length - 1;
+    for (let i = 1; i < last; i++) this.socket.write(frame[i]);
+    this.writeOut(frame[last]!, first, second);
+  }
+
+  /** `enqueue` for a frame given as its checked header text and content: the head is encoded in place. */
+  private enqueueText(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
+    const headBytes = PREFIX_BYTES + textBytes;
+    this.admit(headBytes + content.length);
+    const at = this.reserve(headBytes); // first: it may start a new gathering buffer
+    writeFrameHead(this.gather, at, text, textBytes);
+    if (content.length === 0) return this.expectGathered(sink, 0);
+    this.flushHeads();
+    this.writeOut(content, sink, 0);
+  }
+
+  /**
+   * Checks that a frame of `size` bytes may be queued, and counts it.
+   * @throws ConnectionClosedError, or QueueFullError (with `onQueueFull: 'close'`, after closing
+   *   the connection as `slow-consumer`)
+   */
+  private admit(size: number): void {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
       throw new ConnectionClosedError(this.id);
     }
-    const size = frame.length === 1 ? frame[0]!.length : frameLength(frame);
-    const queued = this.socket.writableLength + this.headBytes;
+    const queued = this.queuedBytes;
     if (queued + size > this.maxQueueBytes) {
       const error = new QueueFullError(this.id, queued, size, this.maxQueueBytes);
       if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
       throw error;
     }
-    const socket = this.socket;
     if (!this.corked) {
-      // Writes made in one tick leave as one writev.
+      // Writes made in one tick leave together: gathered, and as one writev.
       this.corked = true;
-      socket.cork();
+      this.socket.cork();
       process.nextTick(Messenger.uncork, this);
       this.sendTime = this.scheduler.now();
     } else if (!this.realClock) {
@@ -406,48 +446,56 @@ export class Messenger implements Target {
     this.activity.sent(this.sendTime);
     this.traffic.bytesOut += size;
     this.traffic.messagesOut++;
-    if (first !== undefined) {
-      if (this.completions === NO_COMPLETIONS) this.completions = [];
-      this.completions.push(first, second);
-    }
-    const head = frame[0]!;
-    if (head.length <= GATHER_MAX_BYTES) {
-      this.heads.push(head);
-      this.headBytes += head.length;
-      if (frame.length === 1) {
-        if (first !== undefined) this.headCompletions++;
-        return;
-      }
-    } else {
+  }
+
+  /** Room for `n` more bytes in the gathering buffer; returns where they go. */
+  private reserve(n: number): number {
+    if (this.gatherEnd + n > this.gather.length) {
       this.flushHeads();
-      if (frame.length === 1) return this.writeOut(head, first !== undefined);
-      socket.write(head);
+      this.gather = Buffer.allocUnsafe(Math.max(GATHER_BUFFER_BYTES, n));
+      this.gatherStart = this.gatherEnd = 0;
     }
-    // Content is written as it is, never copied: the heads gathered so far go first.
-    this.flushHeads();
-    const last = frame.length - 1;
-    for (let i = 1; i < last; i++) socket.write(frame[i]);
-    this.writeOut(frame[last]!, first !== undefined);
+    const at = this.gatherEnd;
+    this.gatherEnd = at + n;
+    return at;
   }
 
-  /** Writes the heads gathered so far as one buffer (see `heads`). */
+  /** The frame just gathered ends there: its completion waits for the write of the gathered bytes. */
+  private expectGathered(first: unknown, second: unknown): void {
+    if (first === undefined) return;
+    this.expect(first, second);
+    this.gatherCompletions++;
+  }
+
+  private expect(first: unknown, second: unknown): void {
+    if (this.completions === NO_COMPLETIONS) this.completions = [];
+    this.completions.push(first, second);
+  }
+
+  /** Writes the gathered bytes, if any, as one buffer. */
   private flushHeads(): void {
-    const heads = this.heads;
-    if (heads.length === 0) return;
-    const chunk = heads.length === 1 ? heads[0]! : Buffer.concat(heads, this.headBytes);
-    const settles = this.headCompletions > 0;
-    this.heads = [];
-    this.headBytes = 0;
-    this.headCompletions = 0;
-    this.writeOut(chunk, settles);
-  }
-
-  /** Writes a buffer; with `settles`, its callback settles the completions queued before it. */
-  private writeOut(chunk: Buffer, settles: boolean): void {
+    const start = this.gatherStart;
+    const end = this.gatherEnd;
+    if (end === start) return;
+    this.gatherStart = end;
+    const settles = this.gatherCompletions > 0;
+    this.gatherCompletions = 0;
+    const chunk = this.gather.subarray(start, end);
     if (!settles) {
       this.socket.write(chunk);
       return;
     }
+    this.completions.push(WRITE_END, undefined);
+    this.socket.write(chunk, (this.written ??= (error) => this.onWritten(error)));
+  }
+
+  /** Writes a frame's last buffer; with `first`, its callback also settles that frame. */
+  private writeOut(chunk: Buffer, first: unknown, second: unknown): void {
+    if (first === undefined) {
+      this.socket.write(chunk);
+      return;
+    }
+    this.expect(first, second);
     this.completions.push(WRITE_END, undefined);
     this.socket.write(chunk, (this.written ??= (error) => this.onWritten(error)));
   }
@@ -646,6 +694,9 @@ export class Messenger implements Target {
     const batch = messenger.batch;
     messenger.batch = undefined;
     messenger.flushHeads();
+    // Let the gathering buffer go: what was written from it is the socket's to keep.
+    messenger.gather = EMPTY;
+    messenger.gatherStart = messenger.gatherEnd = 0;
     messenger.socket.uncork();
     batch?.seal();
   }

@@ -26,14 +26,27 @@ const hasOwn = Object.prototype.hasOwnProperty;
  * encodeFrame({ ID: 'Stan', Port: 63330 }) // [<17 00 "CL:0;ID:Stan;Port:63330">]
  */
 export function encodeFrame(header: HeaderInput, content?: Uint8Array): Frame {
-  const body = toContent(content);
+  const body = frameContent(content);
+  const text = frameHeadText(header, body.length);
+  const textBytes = Buffer.byteLength(text, 'utf8');
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + textBytes);
+  writeFrameHead(head, 0, text, textBytes);
+  return body.length === 0 ? [head] : [head, body];
+}
+
+/**
+ * The first half of `encodeFrame`, for a writer that places frame heads itself (a Messenger
+ * gathers the heads of a tick in one buffer): the checked header text, `CL:<n>;key:value;...`.
+ * @throws FrameEncodeError as `encodeFrame` does
+ */
+export function frameHeadText(header: HeaderInput, contentLength: number): string {
   // The quick path refuses to guess: at anything unusual it gives up and headerText, which checks
   // pair by pair, throws the error it would have thrown.
-  let text = quickHeaderText(header, body.length) ?? headerText(header, body.length);
+  let text = quickHeaderText(header, contentLength) ?? headerText(header, contentLength);
   let textBytes = Buffer.byteLength(text, 'utf8');
   // Only text with non-ASCII characters can hold a lone surrogate; headerText names the pair.
   if (textBytes !== text.length && LONE_SURROGATE.test(text)) {
-    text = headerText(header, body.length);
+    text = headerText(header, contentLength);
     textBytes = Buffer.byteLength(text, 'utf8');
   }
   if (textBytes > MAX_HEADER_BYTES) {
@@ -42,12 +55,15 @@ export function encodeFrame(header: HeaderInput, content?: Uint8Array): Frame {
       `header text is ${textBytes} bytes; the 2-byte prefix allows at most ${MAX_HEADER_BYTES}`,
     );
   }
-  const head = Buffer.allocUnsafe(PREFIX_BYTES + textBytes);
-  head[0] = textBytes & 0xff;
-  head[1] = textBytes >>> 8;
+  return text;
+}
+
+/** Writes the 2-byte prefix and `text` (of `textBytes` UTF-8 bytes) at `offset` of `target`. */
+export function writeFrameHead(target: Buffer, offset: number, text: string, textBytes: number): void {
+  target[offset] = textBytes & 0xff;
+  target[offset + 1] = textBytes >>> 8;
   // As many bytes as characters means all ASCII, which latin1 writes as UTF-8 would, only faster.
-  head.write(text, PREFIX_BYTES, textBytes === text.length ? 'latin1' : 'utf8');
-  return body.length === 0 ? [head] : [head, body];
+  target.write(text, offset + PREFIX_BYTES, textBytes, textBytes === text.length ? 'latin1' : 'utf8');
 }
 
 /**
@@ -145,7 +161,11 @@ function hasSeparator(s: string): boolean {
   return SEPARATOR.test(s);
 }
 
-function toContent(content: unknown): Buffer {
+/**
+ * A message's content as a Buffer over the same memory (never a copy); empty when there is none.
+ * @throws FrameEncodeError `ERR_CONTENT_INVALID` for anything but bytes
+ */
+export function frameContent(content: unknown): Buffer {
   if (content === undefined || content === null) return EMPTY;
   if (Buffer.isBuffer(content)) return content;
   if (content instanceof Uint8Array) {
