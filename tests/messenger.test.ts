@@ -45,7 +45,7 @@ function record<T>(source: Observable<T>): Promise<Array<{ kind: string; value?:
 test('frames sent in one tick, small and large heads, with and without content, arrive whole and in order', async (t) => {
   const server = await startServer(t);
   const { client, server: peer } = await link(server, startClient(t));
-  // Heads of a few bytes to past the 4,000-byte gathering buffer, content of 0 to 70,000 bytes,
+  // Heads of a few bytes to past the largest gathering buffer (4,000 bytes), content of 0 to 70,000 bytes,
   // sent and written (pre-encoded) alike, all in one tick: the heads are gathered, the contents not.
   const sizes = [0, 1, 7, 3990, 4100, 12, 0, 70_000, 5, 9000];
   const expected: Array<{ header: Record<string, string>; content: string }> = [];

@@ -92,8 +92,12 @@ const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
 const WRITE_END = Symbol('rx-tcp-hub.write-end');
 /** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
 const GATHER_MAX_BYTES = 4096;
-/** The gathering buffer's size: under half of `Buffer.poolSize`, so it comes from the shared pool. */
-const GATHER_BUFFER_BYTES = 4000;
+/**
+ * The first gathering buffer of a tick is small (a tick often holds one frame); each next one is
+ * twice the last, up to just under half of `Buffer.poolSize`, so that all come from the shared pool.
+ */
+const GATHER_FIRST_BYTES = 256;
+const GATHER_MAX_BUFFER_BYTES = 4000;
 
 /**
  * The sends of one tick: their frames are corked together and leave in one writev, so they reach
@@ -452,7 +456,8 @@ export class Messenger implements Target {
   private reserve(n: number): number {
     if (this.gatherEnd + n > this.gather.length) {
       this.flushHeads();
-      this.gather = Buffer.allocUnsafe(Math.max(GATHER_BUFFER_BYTES, n));
+      const size = this.gather.length === 0 ? GATHER_FIRST_BYTES : Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES);
+      this.gather = Buffer.allocUnsafe(Math.max(size, n));
       this.gatherStart = this.gatherEnd = 0;
     }
     const at = this.gatherEnd;
