@@ -38,6 +38,9 @@ export interface MemorySample {
 export interface StopReport {
   /** process.resourceUsage().maxRSS: the peak resident set, KiB. */
   maxRssKiB: number;
+  /** Full (mark-compact) garbage collections over the process's life, and all GC time, ms. */
+  majorGcs: number;
+  gcMs: number;
 }
 
 /** What `send` and `broadcast` answer: `now()` before the first message and after the last was handed over. */

@@ -71,7 +71,7 @@ function ratio(value: Summary | undefined, reference: Summary | undefined): stri
 
 /** The table: one row per metric and implementation. */
 export function table(reports: readonly ScenarioReport[]): string {
-  const header = ['scenario', 'unit', 'implementation', 'median', 'min', 'max', '× (a)', 'errors', 'server peak RSS'];
+  const header = ['scenario', 'unit', 'implementation', 'median', 'min', 'max', '× (a)', 'errors', 'server peak RSS', 'full GCs s/c'];
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const { scenario, results } of reports) {
@@ -90,6 +90,7 @@ export function table(reports: readonly ScenarioReport[]): string {
           ratio(summary, reference),
           String(result.errors),
           result.serverMaxRssKiB ? `${(result.serverMaxRssKiB / 1024).toFixed(0)} MiB` : '—',
+          result.gc ? `${result.gc.server.majorGcs}/${result.gc.client.majorGcs}` : '—',
         ]);
         first = false;
       }
@@ -146,6 +147,7 @@ export function toJson(reports: readonly ScenarioReport[], machine: Machine, mod
             failed: r.failed ?? null,
             serverMaxRssKiB: r.serverMaxRssKiB ?? null,
             clientMaxRssKiB: r.clientMaxRssKiB ?? null,
+            gc: r.gc ?? null,
             notes: r.notes,
             ...r.extra,
           },

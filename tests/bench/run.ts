@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { LIB_ENV, buildLibrary } from './build.js';
+import { LIB_ENV, WORKER_ENV, buildHarness, buildLibrary } from './build.js';
 import { IMPL_LABELS, type ImplName } from './impls/index.js';
 import { USAGE, parseOptions } from './options.js';
 import { describeMachine, summarize, table, toJson, type ScenarioReport } from './report.js';
@@ -54,10 +54,15 @@ context.log(
 // The workers inherit the environment: set, they import the compiled library; unset, lib/*.ts.
 if (options.fromSource) {
   delete process.env[LIB_ENV];
-  context.log('rx-tcp-hub from its sources (lib/*.ts through tsx)');
-} else if (options.impls.includes('rx-tcp-hub')) {
-  process.env[LIB_ENV] = buildLibrary(ROOT);
-  context.log(`rx-tcp-hub compiled by tsc: ${process.env[LIB_ENV]}`);
+  delete process.env[WORKER_ENV];
+  context.log('rx-tcp-hub from its sources (lib/*.ts through tsx), every worker through tsx');
+} else {
+  if (options.impls.includes('rx-tcp-hub')) {
+    process.env[LIB_ENV] = buildLibrary(ROOT);
+    context.log(`rx-tcp-hub compiled by tsc: ${process.env[LIB_ENV]}`);
+  }
+  process.env[WORKER_ENV] = buildHarness(ROOT);
+  context.log(`workers compiled by tsc, run by plain node: ${process.env[WORKER_ENV]}`);
 }
 
 const reports: ScenarioReport[] = [];
@@ -121,7 +126,7 @@ console.log(
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}, ` +
     `load at start ${machine.loadAtStart.join(' ')}\n` +
     `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n` +
-    `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources through tsx' : 'compiled by tsc, as the package ships'}` +
+    `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources, every worker through tsx' : 'compiled by tsc, as the package ships; every worker compiled, in plain node'}` +
     `${options.heapMiB > 0 ? `; every worker holds ${options.heapMiB} MiB of live objects (--heap)` : ''}\n`,
 );
 console.log(table(reports));

@@ -4,6 +4,7 @@
  * It answers the runner's requests over the IPC channel (see `ipc.ts`), in order, one at a time.
  */
 import { readFileSync } from 'node:fs';
+import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { Tally } from './shared/tally.js';
 import { makeContent, now } from './shared/messages.js';
 import { describe, type BenchClient, type BenchServer, type Implementation } from './impls/types.js';
@@ -20,6 +21,14 @@ const ballastMiB = Number(process.env['RX_TCP_HUB_BENCH_HEAP_MB'] ?? 0);
 (globalThis as { benchBallast?: unknown }).benchBallast = Array.from({ length: Math.round((ballastMiB * 1048576) / 40) }, (_, i) => ({ i, next: null })); // about 40 bytes each
 const implementation: Implementation = await IMPLEMENTATIONS[name]();
 const tally = new Tally();
+// Garbage collections, reported at stop: a receiver's full GCs explain most of its variance.
+const gcs = { majorGcs: 0, gcMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcs.gcMs += entry.duration;
+    if ((entry as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) gcs.majorGcs++;
+  }
+}).observe({ entryTypes: ['gc'] });
 let server: BenchServer | undefined;
 let client: BenchClient | undefined;
 let content: Buffer = Buffer.alloc(0);
@@ -62,7 +71,7 @@ async function handle(request: Request): Promise<unknown> {
       return memory();
     case 'stop': {
       await Promise.race([(server ?? client)?.stop(), new Promise((resolve) => setTimeout(resolve, 3000))]);
-      const report: StopReport = { maxRssKiB: process.resourceUsage().maxRSS };
+      const report: StopReport = { maxRssKiB: process.resourceUsage().maxRSS, ...gcs };
       return report;
     }
   }

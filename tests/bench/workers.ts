@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { WORKER_ENV } from './build.js';
 import type { ImplName } from './impls/index.js';
 import type { Command, Hello, Reply, StopReport } from './ipc.js';
 
@@ -34,12 +35,14 @@ export class Worker {
   private exitError: Error | undefined;
 
   constructor(readonly options: WorkerOptions) {
-    const nodeArgs = ['--import', 'tsx', '--expose-gc', '--no-deprecation'];
+    // Compiled (see build.ts), the worker runs in plain node; else worker.ts through tsx.
+    const compiled = process.env[WORKER_ENV];
+    const nodeArgs = compiled ? ['--expose-gc', '--no-deprecation'] : ['--import', 'tsx', '--expose-gc', '--no-deprecation'];
     if (options.profileDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
     // Extra flags for the workers only (NODE_OPTIONS refuses some, --trace-gc say): a diagnostic aid.
     const extra = process.env['RX_TCP_HUB_BENCH_NODE_ARGS'];
     if (extra) nodeArgs.push(...extra.split(' ').filter(Boolean));
-    nodeArgs.push(WORKER, options.impl, options.role);
+    nodeArgs.push(compiled ?? WORKER, options.impl, options.role);
     this.child = spawn('bash', ['-c', RAISE_LIMIT, process.execPath, ...nodeArgs], {
       cwd: ROOT,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

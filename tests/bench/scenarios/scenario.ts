@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { ConnectResult, Mode } from '../impls/types.js';
 import type { ImplName } from '../impls/index.js';
-import type { Hello } from '../ipc.js';
+import type { Hello, StopReport } from '../ipc.js';
 import { Worker } from '../workers.js';
 
 export interface Metric {
@@ -26,6 +26,8 @@ export interface ImplResult {
   /** Peak RSS of the server process (max over the scenario's process pairs), KiB. */
   serverMaxRssKiB?: number;
   clientMaxRssKiB?: number;
+  /** Full GCs and GC time of each process over the scenario (warm-up and every round). */
+  gc?: { server: { majorGcs: number; gcMs: number }; client: { majorGcs: number; gcMs: number } };
   /** Anything the table should say about this result (e.g. how many connections were reached). */
   readonly notes: string[];
   /** Set when the scenario could not finish (a crash, a timeout). */
@@ -110,6 +112,10 @@ export async function openPair(options: PairOptions, context: RunContext, result
     const serverReport = await server.stop();
     if (serverReport) result.serverMaxRssKiB = Math.max(result.serverMaxRssKiB ?? 0, serverReport.maxRssKiB);
     if (clientReport) result.clientMaxRssKiB = Math.max(result.clientMaxRssKiB ?? 0, clientReport.maxRssKiB);
+    if (serverReport && clientReport) {
+      const gc = ({ majorGcs, gcMs }: StopReport) => ({ majorGcs, gcMs: Math.round(gcMs) });
+      result.gc = { server: gc(serverReport), client: gc(clientReport) };
+    }
   };
   try {
     const hellos = await Promise.all([server.hello, client.hello]);
