@@ -22,6 +22,8 @@ interface Setup {
   /** What to tell when a round fails. */
   describe(): string;
   readonly ports: number[];
+  /** Resolves once every hub holds `perPort` live connections (a client's connect resolves first). */
+  whenConnected(perPort: number): Promise<void>;
   broadcast(header: { n: number }, content: Buffer): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -51,7 +53,10 @@ async function main(): Promise<void> {
   const setups = [await alone(), await bridged(url)];
   const rates = new Map<string, number[]>(setups.map((s) => [s.name, []]));
   const children = new Map<string, Awaited<ReturnType<typeof clients>>>();
-  for (const setup of setups) children.set(setup.name, await clients(setup.ports, connections / setup.ports.length));
+  for (const setup of setups) {
+    children.set(setup.name, await clients(setup.ports, connections / setup.ports.length));
+    await setup.whenConnected(connections / setup.ports.length);
+  }
 
   console.error(`bench:redis: ${connections} connections, ${messages} broadcasts of ${CONTENT.length} content bytes, ${rounds} rounds (+1 warm-up)`);
   for (let r = 0; r <= rounds; r++) {
@@ -92,6 +97,7 @@ async function alone(): Promise<Setup> {
     name: 'one hub',
     describe: () => JSON.stringify(server.stats().closes),
     ports: [server.address.port],
+    whenConnected: (perPort) => untilLive([server], perPort),
     broadcast: (header, content) => server.broadcast(header, content),
     close: () => server.stop({ drainMs: 100 }),
   };
@@ -105,11 +111,21 @@ async function bridged(url: string): Promise<Setup> {
     name: '2 hubs via Redis',
     describe: () => JSON.stringify(hubs.map(({ server, bridge }) => ({ closes: server.stats().closes, bridge: bridge.stats() }))),
     ports: hubs.map((h) => h.server.address.port),
+    whenConnected: (perPort) => untilLive(hubs.map((h) => h.server), perPort),
     broadcast: (header, content) => hubs[0]!.bridge.broadcast(header, content),
     close: async () => {
       for (const { server } of hubs) await server.stop({ drainMs: 100 });
     },
   };
+}
+
+/** Waits (10 s at most) until each server holds `count` live connections. */
+async function untilLive(servers: Server[], count: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (servers.some((server) => server.messengers.length < count)) {
+    if (Date.now() > deadline) throw new Error(`connections not live within 10 s: ${servers.map((s) => s.messengers.length).join(', ')} of ${count} each`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** A child process holding `perPort` client connections to each port. */
