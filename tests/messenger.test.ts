@@ -155,6 +155,21 @@ test('a connection check is consumed: it updates recvTime but is never delivered
   );
 });
 
+test('with keepLatest false, header and body stay empty and messages still arrive', async (t) => {
+  const server = await startServer(t, { keepLatest: false });
+  const { client, server: peer } = await link(server, startClient(t));
+  const got = next(peer.messages$);
+  await client.send({ info: 'big' }, Buffer.alloc(100_000, 1));
+  t.is((await got).content.length, 100_000);
+  t.is(peer.body.length, 0);
+  t.deepEqual({ ...peer.header }, {});
+  t.true(peer.recvTime > 0);
+  t.throws(() => new Messenger(netConnect(1, '127.0.0.1').on('error', () => {}).destroy(), 'x', { keepLatest: 'yes' as unknown as boolean }), {
+    code: ErrorCode.InvalidOption,
+    message: /^option keepLatest:/,
+  });
+});
+
 test('header, body, recvTime and sendTime follow the latest message', async (t) => {
   const server = await startServer(t);
   const { client, server: peer } = await link(server, startClient(t));

@@ -183,9 +183,9 @@ export class Messenger implements Target {
   recvTime = 0;
   /** Scheduler time of the latest send (the seed's `send_time`); 0 before any. */
   sendTime = 0;
-  /** The latest received message's header (the seed's `header`). */
+  /** The latest received message's header (the seed's `header`); stays empty with `keepLatest: false`. */
   header: Header = EMPTY_HEADER;
-  /** The latest received message's content (the seed's `body`). */
+  /** The latest received message's content (the seed's `body`); stays empty with `keepLatest: false`. */
   body: Buffer = EMPTY;
   /** One close reason, then completes; a subscriber after the close still gets it. */
   readonly closed$: Observable<CloseReason>;
@@ -732,8 +732,10 @@ export class Messenger implements Target {
       if (message.header['ping'] !== undefined || message.header['pong'] !== undefined) this.onCheck(message.header);
       return;
     }
-    this.header = message.header;
-    this.body = message.content;
+    if (this.options.keepLatest) {
+      this.header = message.header;
+      this.body = message.content;
+    }
     const subscribers = this.subscribers;
     if (subscribers.length === 0) {
       (this.inbox ??= []).push(message);

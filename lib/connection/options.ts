@@ -61,6 +61,13 @@ export interface MessengerOptions {
    * keeps the system's setting). Default 60 s.
    */
   readonly keepAliveDelayMs?: number;
+  /**
+   * Keep the latest received message in `header` and `body` (the seed's attributes). Default true.
+   * `false` keeps them empty: a program that streams large contents through `messages$` then does
+   * not hold each content until the next one arrives, which in a process of more than 8 MB of heap
+   * lets V8 promote those buffers and run full collections (see the README's Performance section).
+   */
+  readonly keepLatest?: boolean;
   /** Scheduler for clocks and timers; a `TestScheduler` in marble tests. Default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
@@ -78,6 +85,7 @@ export interface ResolvedMessengerOptions {
   readonly firstMessageTimeoutMs: number;
   readonly connectCheckMs: number;
   readonly keepAliveDelayMs: number;
+  readonly keepLatest: boolean;
   readonly scheduler: SchedulerLike;
 }
 
@@ -90,6 +98,8 @@ export function resolveMessengerOptions(options: MessengerOptions): ResolvedMess
   if (onQueueFull !== 'fail' && onQueueFull !== 'close') {
     throw new InvalidOptionError('onQueueFull', onQueueFull, "'fail' or 'close'");
   }
+  const keepLatest = options.keepLatest ?? true;
+  if (typeof keepLatest !== 'boolean') throw new InvalidOptionError('keepLatest', keepLatest, 'true or false');
   return {
     maxContentBytes: bytes('maxContentBytes', options.maxContentBytes, DEFAULT_MAX_CONTENT_BYTES),
     maxQueueBytes: bytes('maxQueueBytes', options.maxQueueBytes, DEFAULT_MAX_QUEUE_BYTES),
@@ -102,6 +112,7 @@ export function resolveMessengerOptions(options: MessengerOptions): ResolvedMess
     firstMessageTimeoutMs: duration('firstMessageTimeoutMs', options.firstMessageTimeoutMs, 0),
     connectCheckMs: duration('connectCheckMs', options.connectCheckMs, 0),
     keepAliveDelayMs: duration('keepAliveDelayMs', options.keepAliveDelayMs, DEFAULT_KEEPALIVE_DELAY_MS),
+    keepLatest,
     scheduler: options.scheduler ?? asyncScheduler,
   };
 }
