@@ -86,8 +86,7 @@ export class Client extends Hub {
         return;
       }
       const max = (this.options as ClientOptions).maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-      const { connections, authenticating } = this.stats();
-      if (connections + authenticating + this.pending.size >= max) {
+      if (this.openCount + this.pending.size >= max) {
         subscriber.error(new TooManyConnectionsError(max));
         return;
       }

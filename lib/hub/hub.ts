@@ -153,6 +153,11 @@ export class Hub {
     this.metrics$ = this.metricsEvery(DEFAULT_METRICS_INTERVAL_MS);
   }
 
+  /** Connections open now, live or authenticating (what `stats()` counts, in O(1)). */
+  protected get openCount(): number {
+    return this.open.size;
+  }
+
   /**
    * A snapshot of the hub: live and authenticating connections, bytes and messages both ways over
    * every connection it has had, bytes queued now, closes and refusals by reason.
