@@ -12,7 +12,7 @@ import { CloseReasonKind } from '../lib/connection/close-reason.js';
 import { Messenger, type MessengerOptions } from '../lib/connection/messenger.js';
 import { ErrorCode, FrameTimeoutError, InvalidOptionError, QueueFullError } from '../lib/errors.js';
 import { encodeFrame, frameLength } from '../lib/protocol/index.js';
-import { chunksOf, faultPair, randomChunks, type FaultSocket, type FaultPairOptions } from '../lib/testing/index.js';
+import { FaultSocket, MemoryHub, chunksOf, faultPair, randomChunks, type FaultPairOptions } from '../lib/testing/index.js';
 
 /** The longest any single wait in these tests may take before it fails the test. */
 const WAIT_MS = 10_000;
@@ -339,4 +339,21 @@ test("with onQueueFull 'close', a reader that stops reading is closed as slow-co
   t.is(a.closeReason?.reason, CloseReasonKind.SlowConsumer);
   t.true(a.closeReason?.error instanceof QueueFullError);
   t.true(outcomes.some((o) => o.status === 'rejected' && o.reason instanceof QueueFullError));
+});
+
+test('a MemoryHub peer made with faults reaches the hub split and delayed, every message whole and in order', async (t) => {
+  const scheduler = new VirtualTimeScheduler();
+  const hub = new MemoryHub({ scheduler });
+  t.teardown(() => hub.stop({ drainMs: 0 }));
+  const peer = hub.connectPeer({ faults: { chunks: randomChunks(11, { max: 3 }), delayMs: 5 } });
+  t.true(peer.socket instanceof FaultSocket, 'the pair is a fault pair');
+  const got: string[] = [];
+  hub.incoming$.subscribe(({ header }) => got.push(header['n']!));
+  const sent = Array.from({ length: 20 }, (_, i) => peer.send({ n: i, pad: 'x'.repeat(i) }));
+  for (let i = 0; i < 200 && got.length < 20; i++) {
+    await nextTurn();
+    scheduler.flush();
+  }
+  await Promise.all(sent);
+  t.deepEqual(got, Array.from({ length: 20 }, (_, i) => String(i)));
 });

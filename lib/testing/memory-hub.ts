@@ -1,6 +1,16 @@
 import { Messenger, type MessengerOptions } from '../connection/messenger.js';
 import { Hub, type HubOptions } from '../hub/hub.js';
+import { faultPair, type FaultPairOptions } from './fault-pair.js';
 import { socketPair, type SocketPairOptions } from './socket-pair.js';
+
+/** How `connectPeer` makes a connection: the peer's Messenger options, the pair's buffer, and faults. */
+export interface MemoryPeerOptions extends MessengerOptions, SocketPairOptions {
+  /**
+   * Make the connection with `faultPair`: writes split (`chunks`) and delayed (`delayMs`), both
+   * ways, with the hub's scheduler unless one is given. Default: a plain `socketPair`.
+   */
+  readonly faults?: Omit<FaultPairOptions, 'bufferBytes'>;
+}
 
 /**
  * A hub whose connections are in memory: test your chains against the real Hub and Messenger
@@ -20,11 +30,19 @@ export class MemoryHub extends Hub {
     super(options);
   }
 
-  /** Opens an in-memory connection to this hub; returns the peer's end of it. */
-  connectPeer(options: MessengerOptions & SocketPairOptions = {}): Messenger {
-    const [near, far] = socketPair({ bufferBytes: options.bufferBytes ?? (this.options as SocketPairOptions).bufferBytes });
+  /**
+   * Opens an in-memory connection to this hub; returns the peer's end of it.
+   * @example
+   * const peer = hub.connectPeer({ faults: { chunks: randomChunks(7, { max: 3 }), delayMs: 5 } });
+   */
+  connectPeer(options: MemoryPeerOptions = {}): Messenger {
+    const { faults, bufferBytes: own, ...messengerOptions } = options;
+    const bufferBytes = own ?? (this.options as SocketPairOptions).bufferBytes;
+    const [near, far] = faults
+      ? faultPair({ scheduler: this.scheduler, ...faults, ...(bufferBytes !== undefined ? { bufferBytes } : {}) })
+      : socketPair({ bufferBytes });
     this.adopt(near);
-    const peer = new Messenger(far, `peer${this.nextPeer++}`, { scheduler: this.scheduler, ...options });
+    const peer = new Messenger(far, `peer${this.nextPeer++}`, { scheduler: this.scheduler, ...messengerOptions });
     this.peers.push(peer);
     return peer;
   }
