@@ -1,17 +1,22 @@
 /**
- * TLS and mutual TLS between a Server and Clients over 127.0.0.1, with certificates made for the
- * run by `openssl` (tests/helpers/certificates.ts).
+ * TLS and mutual TLS between a Server and Clients over 127.0.0.1, and between filer peers (and
+ * their tracker), with certificates made for the run by `openssl` (tests/helpers/certificates.ts).
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TLSSocket, type ConnectionOptions } from 'node:tls';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { catchError, filter, firstValueFrom, map, of, switchMap, timeout } from 'rxjs';
-import { ConnectFailedError, ErrorCode, HandshakeTimeoutError, InvalidOptionError } from '../lib/errors.js';
+import { ConnectFailedError, ConnectionClosedError, ErrorCode, HandshakeTimeoutError, InvalidOptionError } from '../lib/errors.js';
+import { Peer, type PeerConnection, type PeerEvent, type PeerOptions } from '../lib/filer/peer.js';
+import { Tracker } from '../lib/filer/tracker.js';
 import { Client } from '../lib/hub/client.js';
 import { Server, type ServerOptions } from '../lib/hub/server.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
-import { makeCertificates, type Certificates } from './helpers/certificates.js';
+import { makeCertificates, type Certificates, type KeyPair } from './helpers/certificates.js';
 import { WAIT_MS, link, next, rawConnect, serverSideOf, socketClosed, startClient, startServer, waitFor, within, type Link } from './helpers/loopback.js';
+import { sha256File, tempDir, writePattern } from './helpers/transfer.js';
 
 let certs: Certificates;
 
@@ -221,4 +226,159 @@ test('unusable TLS options are refused when the hub is made, naming the option',
   const client = new Client();
   t.teardown(() => client.stop());
   t.throws(() => client.dial('127.0.0.1', 1, { tls: { cert: garbage, key: garbage } }), { instanceOf: InvalidOptionError });
+});
+
+// Filer peers over mutual TLS. A peer listens and dials, and shows the same certificate either
+// way, so its certificate is made for both server and client use (certs.peer, certs.peer2).
+
+/** A peer's options for mutual TLS with `pair`: it asks dialling peers for a certificate of the CA, and shows `pair` when it dials. */
+const peerTls = (pair: KeyPair): Partial<PeerOptions> => ({
+  serverOptions: { tls: { key: pair.key, cert: pair.cert, ca: certs.ca, requestCert: true, rejectUnauthorized: true } },
+  clientOptions: { tls: trusting({ key: pair.key, cert: pair.cert }) },
+});
+
+/** A peer on 127.0.0.1 with folders of its own under a temporary root; stopped in teardown. */
+async function startPeer(t: ExecutionContext, id: string, options: Partial<PeerOptions> = {}): Promise<Peer & { share: string; downloads: string }> {
+  const root = await tempDir(t, `rx-tcp-hub-tls-peer-${id}-`);
+  const share = join(root, 'share');
+  const downloads = join(root, 'downloads');
+  await mkdir(share);
+  const peer = await Peer.start({ id, host: '127.0.0.1', port: 0, checkAfterMs: 0, shareDir: share, downloadsDir: downloads, ...options });
+  t.teardown(() => peer.stop());
+  return Object.assign(peer, { share, downloads });
+}
+
+const at = (peer: Peer) => `127.0.0.1:${peer.address.port}`;
+
+/** The peer's open connection of that direction once it is there (an accepted one joins a moment after the dial). */
+async function connectionOf(peer: Peer, direction: PeerConnection['direction']): Promise<PeerConnection> {
+  await waitFor(() => peer.connections.some((c) => c.direction === direction), `an ${direction} connection of ${peer.id}`);
+  return peer.connections.find((c) => c.direction === direction)!;
+}
+
+/** Who the other end of a connection showed itself as: the CN of its verified certificate (throws for a plain socket). */
+function otherEnd(connection: PeerConnection): string {
+  const socket = connection.messenger.socket;
+  if (!(socket instanceof TLSSocket)) throw new Error(`${connection.id} is not a TLS connection`);
+  if (!socket.authorized) throw new Error(`${connection.id} is not authorized: ${String(socket.authorizationError)}`);
+  return String(socket.getPeerCertificate().subject.CN);
+}
+
+/** The next chat text a peer hears, and on which connection. */
+const heard = (peer: Peer) =>
+  next(
+    peer.events$.pipe(
+      filter((e): e is Extract<PeerEvent, { type: 'message' }> => e.type === 'message'),
+      map((e) => ({ on: e.connection.id, text: e.text })),
+    ),
+  );
+
+/** What becomes of a peer's dial that the other side refuses: see `refusal`. */
+async function peerRefusal(peer: Peer, ref: string): Promise<{ readonly dial: 'failed'; readonly error: unknown } | { readonly dial: 'closed'; readonly reason: CloseReason }> {
+  let connection: PeerConnection;
+  try {
+    connection = await within(peer.connect(ref), 'the dial to be settled');
+  } catch (error) {
+    return { dial: 'failed', error };
+  }
+  return { dial: 'closed', reason: await next(connection.messenger.closed$) };
+}
+
+test('two peers with mutual TLS dial each other, each sees the other\'s certificate, and they chat and move files both ways', async (t) => {
+  const alice = await startPeer(t, 'alice', peerTls(certs.peer));
+  const bob = await startPeer(t, 'bob', peerTls(certs.peer2));
+
+  const aliceOut = await alice.connect(at(bob));
+  const bobIn = await connectionOf(bob, 'in');
+  t.is(otherEnd(aliceOut), 'peer2', 'alice checked the certificate bob listens with');
+  t.is(otherEnd(bobIn), 'peer', 'bob checked the certificate alice dials with');
+
+  const atBob = heard(bob);
+  await alice.send(at(bob), 'hello bob');
+  t.deepEqual(await atBob, { on: 'in1', text: 'hello bob' });
+  const atAlice = heard(alice);
+  await bob.send(bobIn.id, 'hello alice');
+  t.deepEqual(await atAlice, { on: 'out1', text: 'hello alice' });
+
+  // Alice gets from bob on her connection; bob puts to alice on one he dials himself.
+  const size = 100_000;
+  await writePattern(join(bob.share, 'from-bob.bin'), size, 1);
+  const root = await tempDir(t);
+  await writePattern(join(root, 'bob-put.bin'), size, 2);
+  const transfers = await Promise.all([alice.get(at(bob), 'from-bob.bin'), bob.put(at(alice), join(root, 'bob-put.bin'))]);
+  const summaries = await within(Promise.all(transfers.map((transfer) => transfer.done)), 'the two transfers');
+  t.true(summaries.every((s) => s.verified && s.size === size));
+  t.is(await sha256File(join(alice.downloads, 'from-bob.bin')), await sha256File(join(bob.share, 'from-bob.bin')));
+  t.is(await sha256File(join(alice.downloads, 'bob-put.bin')), await sha256File(join(root, 'bob-put.bin')));
+
+  // Two connections, one dialled by each peer, every end over TLS and showing the expected certificate.
+  const ends = (peer: Peer) => peer.connections.map((c) => [c.direction, otherEnd(c)]).sort();
+  t.deepEqual(ends(alice), [['in', 'peer2'], ['out', 'peer2']]);
+  t.deepEqual(ends(bob), [['in', 'peer'], ['out', 'peer']]);
+});
+
+// What bob's server reports: the TLS error of a dialler without a certificate, else why node
+// refused the certificate it showed (it then hangs up, so the error is an ECONNRESET).
+for (const [who, tls, refused] of [
+  ['without a certificate', (): ConnectionOptions => trusting(), { code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' }],
+  ['with a certificate from a CA it does not trust', (): ConnectionOptions => trusting(certs.stranger), { authorizationError: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }],
+  ['with a certificate made for server use only', (): ConnectionOptions => trusting(certs.server), { authorizationError: 'INVALID_PURPOSE' }],
+] as const) {
+  test(`a mutual-TLS peer refuses a peer that dials it ${who}, which gets a typed error or a closed connection, while the trusted peer's link keeps working`, async (t) => {
+    const alice = await startPeer(t, 'alice', peerTls(certs.peer));
+    const bob = await startPeer(t, 'bob', peerTls(certs.peer2));
+    const good = await alice.connect(at(bob));
+    await connectionOf(bob, 'in');
+    const failure = next(bob.server.handshakeFailures$);
+
+    // Mallory trusts bob's CA, so only bob's side can refuse the connection.
+    const mallory = await startPeer(t, 'mallory', { clientOptions: { tls: tls() } });
+    const outcome = await peerRefusal(mallory, at(bob));
+    if (outcome.dial === 'failed') t.true(outcome.error instanceof ConnectFailedError || outcome.error instanceof ConnectionClosedError, String(outcome.error));
+    else t.not(outcome.reason.reason, CloseReasonKind.Local);
+    await waitFor(() => mallory.connections.length === 0, 'mallory to hold no connection');
+    const { error, authorizationError } = await failure;
+    if ('code' in refused) {
+      t.is((error as NodeJS.ErrnoException).code, refused.code);
+      t.is(authorizationError, undefined, 'no certificate: nothing was refused, and no "null" either');
+    } else t.is(authorizationError, refused.authorizationError);
+    t.like(bob.server.stats(), { handshaking: 0, refusals: { 'handshake-failed': 1 } });
+
+    t.deepEqual(
+      bob.connections.map((c) => [c.direction, otherEnd(c)]),
+      [['in', 'peer']],
+    );
+    t.is(otherEnd(good), 'peer2');
+    const atBob = heard(bob);
+    await alice.send(good.id, 'still here');
+    t.deepEqual(await atBob, { on: 'in1', text: 'still here' });
+    const atAlice = heard(alice);
+    await bob.broadcast('and so am I');
+    t.deepEqual(await atAlice, { on: good.id, text: 'and so am I' });
+  });
+}
+
+test('peers report to a mutual-TLS tracker, see each other in their address books, and reach each other by name over TLS', async (t) => {
+  const tracker = await Tracker.listen({ host: '127.0.0.1', port: 0, intervalMs: 50, tls: mutualTls() });
+  t.teardown(() => tracker.stop());
+  const address = { host: '127.0.0.1', port: tracker.server!.address.port };
+  const alice = await startPeer(t, 'alice', { ...peerTls(certs.peer), tracker: address, reportIntervalMs: 50 });
+  const bob = await startPeer(t, 'bob', { ...peerTls(certs.peer2), tracker: address, reportIntervalMs: 50 });
+
+  const listed = (peer: Peer, id: string) => within(firstValueFrom(peer.addressBook$.pipe(filter((book) => book.some((e) => e.id === id)))), `${id} in ${peer.id}'s book`);
+  await Promise.all([listed(alice, 'bob'), listed(bob, 'alice')]);
+  for (const peer of [alice, bob]) {
+    const socket = peer.tracker!.messenger!.socket;
+    t.true(socket instanceof TLSSocket && socket.authorized, `${peer.id} reports over TLS`);
+    t.is((socket as TLSSocket).getPeerCertificate().subject.CN, 'localhost');
+  }
+  t.deepEqual(tracker.server!.messengers.map((m) => (m.socket as TLSSocket).getPeerCertificate().subject.CN).sort(), ['peer', 'peer2']);
+
+  const toBob = await alice.connect('bob');
+  t.is(toBob.peer, 'bob');
+  t.is(otherEnd(toBob), 'peer2');
+  const atBob = heard(bob);
+  await alice.send('bob', 'found you');
+  t.deepEqual(await atBob, { on: 'in1', text: 'found you' });
+  t.is(otherEnd(await connectionOf(bob, 'in')), 'peer');
 });

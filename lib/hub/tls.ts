@@ -146,7 +146,7 @@ export function createListener(tls: TlsOptions | undefined, hooks: ListenerHooks
     const refused = socket.authorizationError;
     socket.destroy();
     if (dropped.has(parent)) return;
-    hooks.handshakeFailed({ error, address, authorizationError: refused === undefined ? undefined : String(refused) });
+    hooks.handshakeFailed({ error, address, authorizationError: refused == null ? undefined : String(refused) });
   });
   return {
     server,

@@ -1,8 +1,10 @@
 /**
  * Certificates for the TLS tests, made during the run with the `openssl` command in a temporary
  * folder (removed by `remove()`): a test CA, a server certificate for 127.0.0.1 and localhost, a
- * client certificate from the same CA, and a client certificate from another CA nobody trusts.
- * EC P-256 keys, valid for two days: quick to make, and nothing outlives the run.
+ * client certificate from the same CA, two peer certificates from the same CA usable as both (a
+ * filer peer listens and dials, and shows its certificate either way), and a client certificate
+ * from another CA nobody trusts. EC P-256 keys, valid for two days: quick to make, and nothing
+ * outlives the run.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +27,13 @@ export interface Certificates {
   readonly server: KeyPair;
   /** Signed by the CA, client use, CN `client`. */
   readonly client: KeyPair;
+  /**
+   * Signed by the CA, for IP 127.0.0.1 and DNS localhost, server and client use, CN `peer`: for a
+   * filer peer with mutual TLS, which shows its certificate both when accepting and when dialling.
+   */
+  readonly peer: KeyPair;
+  /** Like `peer`, CN `peer2`: a second peer's, to tell the two apart. */
+  readonly peer2: KeyPair;
   /** Signed by another CA, client use, CN `stranger`. */
   readonly stranger: KeyPair;
   /** Deletes the folder they were made in. */
@@ -55,11 +64,16 @@ export async function makeCertificates(): Promise<Certificates> {
     await makeCa('other-ca', 'another CA');
     await makeLeaf('server', 'localhost', 'ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
     await makeLeaf('client', 'client', 'ca', 'extendedKeyUsage=clientAuth\n');
+    const bothRoles = 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n';
+    await makeLeaf('peer', 'peer', 'ca', bothRoles);
+    await makeLeaf('peer2', 'peer2', 'ca', bothRoles);
     await makeLeaf('stranger', 'stranger', 'other-ca', 'extendedKeyUsage=clientAuth\n');
     return {
       ca: await readFile(at('ca.crt')),
       server: await pair('server'),
       client: await pair('client'),
+      peer: await pair('peer'),
+      peer2: await pair('peer2'),
       stranger: await pair('stranger'),
       remove: () => rm(dir, { recursive: true, force: true }),
     };
