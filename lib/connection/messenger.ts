@@ -93,10 +93,10 @@ const WRITE_END = Symbol('rx-tcp-hub.write-end');
 /** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
 const GATHER_MAX_BYTES = 4096;
 /**
- * The first gathering buffer of a tick is small (a tick often holds one frame); each next one is
- * twice the last, up to just under half of `Buffer.poolSize`, so that all come from the shared pool.
+ * The first gathering buffer of a tick is exactly the size of its first head (a tick often holds
+ * one frame, and a queue held up by a slow reader then holds no more than it counts); each next one
+ * is twice the last, up to just under half of `Buffer.poolSize`, so that all come from the pool.
  */
-const GATHER_FIRST_BYTES = 256;
 const GATHER_MAX_BUFFER_BYTES = 4000;
 
 /**
@@ -456,8 +456,8 @@ export class Messenger implements Target {
   private reserve(n: number): number {
     if (this.gatherEnd + n > this.gather.length) {
       this.flushHeads();
-      const size = this.gather.length === 0 ? GATHER_FIRST_BYTES : Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES);
-      this.gather = Buffer.allocUnsafe(Math.max(size, n));
+      const size = Math.max(n, Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES));
+      this.gather = Buffer.allocUnsafe(size);
       this.gatherStart = this.gatherEnd = 0;
     }
     const at = this.gatherEnd;
