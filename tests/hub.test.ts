@@ -7,7 +7,7 @@ import { Hub, type ConnectionEvent, type HubOptions } from '../lib/hub/hub.js';
 import { closeOnFailure, relayToOthers, sendEach } from '../lib/hub/operators.js';
 import { FrameDecoder } from '../lib/protocol/decoder.js';
 import { MemoryHub, socketPair, type MemorySocket, type SocketPairOptions } from '../lib/testing/index.js';
-import { rawConnect, serverSideOf, socketClosed, startServer, within } from './helpers/loopback.js';
+import { rawPeer, socketClosed, startServer, within } from './helpers/loopback.js';
 
 /** The longest any single wait in these tests may take before it fails the test. */
 const WAIT_MS = 10_000;
@@ -359,9 +359,7 @@ test('stop() called again while stopping resolves only when every socket is clos
 
 test('stop with drainMs delivers the frames still queued to a slow reader, then closes', async (t) => {
   const server = await startServer(t, { maxQueueBytes: 8 * 1024 * 1024 });
-  const raw = await rawConnect(t, server.address.port);
-  raw.pause();
-  const messenger = await serverSideOf(server, raw);
+  const { raw, peer: messenger } = await rawPeer(t, server, { stalled: true });
   const content = Buffer.alloc(64 * 1024, 1);
   let sent = 0;
   // Until frames wait in the queue, beyond what the kernel's buffers took.

@@ -10,7 +10,7 @@ import { Activity, liveness } from '../lib/connection/liveness.js';
 import { Messenger, type MessengerOptions } from '../lib/connection/messenger.js';
 import { ErrorCode, IdleTimeoutError } from '../lib/errors.js';
 import { MemoryHub, messengerPair, socketPair } from '../lib/testing/index.js';
-import { link, next, rawConnect, serverSideOf, socketClosed, startClient, startServer, waitFor } from './helpers/loopback.js';
+import { link, next, rawPeer, socketClosed, startClient, startServer, waitFor } from './helpers/loopback.js';
 import { testScheduler } from './helpers/marbles.js';
 
 /**
@@ -202,8 +202,7 @@ test('the Messenger turns TCP keepalive on with keepAliveDelayMs', (t) => {
 
 test('a silent peer is closed as idle-timeout, over loopback', async (t) => {
   const server = await startServer(t, { idleTimeoutMs: 100 });
-  const raw = await rawConnect(t, server.address.port);
-  const messenger = await serverSideOf(server, raw);
+  const { raw, peer: messenger } = await rawPeer(t, server);
   const reason = await next(messenger.closed$);
   t.is(reason.reason, CloseReasonKind.IdleTimeout);
   t.true(reason.error instanceof IdleTimeoutError);

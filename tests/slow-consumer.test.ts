@@ -13,7 +13,7 @@ import type { ConnectionStats } from '../lib/connection/metrics.js';
 import { ErrorCode, QueueFullError } from '../lib/errors.js';
 import type { HubStats } from '../lib/hub/hub-stats.js';
 import { encodeFrame, frameLength } from '../lib/protocol/index.js';
-import { WAIT_MS, link, next, rawConnect, serverSideOf, startClient, startServer, waitFor } from './helpers/loopback.js';
+import { WAIT_MS, link, next, rawPeer, startClient, startServer, waitFor } from './helpers/loopback.js';
 
 const MAX_QUEUE_BYTES = 64 * 1024;
 const READERS = 4;
@@ -110,9 +110,8 @@ test('a reader that stops during a broadcast storm is closed as slow-consumer, t
 /** A server, and a raw socket connected to it that never reads; returns the socket's server side. */
 async function stalledPeer(t: ExecutionContext, onQueueFull: 'fail' | 'close') {
   const server = await startServer(t, { maxQueueBytes: SMALL_QUEUE_BYTES, onQueueFull });
-  const raw = await rawConnect(t, server.address.port);
-  raw.pause();
-  return { server, stalled: await serverSideOf(server, raw) };
+  const { peer: stalled } = await rawPeer(t, server, { stalled: true });
+  return { server, stalled };
 }
 
 test("with onQueueFull 'fail', a send that does not failure-close leaves the stalled reader open and fails with queue-full", async (t) => {
