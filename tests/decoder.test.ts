@@ -326,3 +326,36 @@ test('decodes what the encoder wrote, for assorted headers and contents', (t) =>
   t.deepEqual(decode(chunks), want);
   t.deepEqual(decode([Buffer.concat(chunks)]), want);
 });
+
+test('large contents arrive whole however their chunks fall, filled as they come once half has arrived', (t) => {
+  const sizes = [256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024 + 3];
+  const contents = sizes.map((size, i) => Buffer.alloc(size, i + 1).fill(0x41 + i, size - 7));
+  const stream = Buffer.concat(contents.flatMap((content, i) => [frameBytes({ n: i }, content), frameBytes({ small: i })]));
+  for (const piece of [1 << 16, 65_537, 100_003, 7_919]) {
+    const decoder = new FrameDecoder({ maxContentBytes: 2 << 20 });
+    const got: Message[] = [];
+    let heldMax = 0;
+    for (let at = 0; at < stream.length; at += piece) {
+      decoder.push(stream.subarray(at, at + piece), (m) => got.push(m));
+      heldMax = Math.max(heldMax, decoder.bufferedBytes);
+    }
+    t.true(decoder.atBoundary);
+    t.is(got.length, 2 * sizes.length);
+    for (const [i, content] of contents.entries()) {
+      t.is(got[2 * i]!.header['n'], String(i));
+      t.true(got[2 * i]!.content.equals(content), `content ${i} in pieces of ${piece}`);
+      t.is(got[2 * i + 1]!.header['small'], String(i));
+    }
+    t.true(heldMax < 1024 * 1024 + 3 + 2 * piece + 100, `held at most one frame and a piece: ${heldMax}`);
+  }
+});
+
+test('input that ends while a large content is being filled names the bytes still missing', (t) => {
+  const frame = frameBytes({ big: 1 }, Buffer.alloc(300_000, 9));
+  const decoder = new FrameDecoder();
+  decoder.push(frame.subarray(0, 200_000), () => t.fail('nothing is whole yet'));
+  t.is(decoder.bufferedBytes, 200_000);
+  const error = t.throws(() => decoder.end(), { instanceOf: ProtocolError });
+  t.is(error?.code, ErrorCode.TruncatedFrame);
+  t.regex(error!.message, new RegExp(`${frame.length - 200_000} byte\\(s\\) short`));
+});

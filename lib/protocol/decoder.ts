@@ -26,6 +26,12 @@ const REPLACEMENT = '\ufffd';
 const C = CONTENT_LENGTH_KEY.charCodeAt(0);
 const L = CONTENT_LENGTH_KEY.charCodeAt(1);
 const ZERO = 0x30;
+/**
+ * A content at least this large is copied into its own buffer as its chunks come, once half of it
+ * has arrived: each chunk can then go at once instead of all of them living until the last, and
+ * the memory held never passes what arrived by more than the half still to come.
+ */
+const FILL_MIN_BYTES = 256 * 1024;
 
 /**
  * Feeds on chunks and calls back with each complete message, in order.
@@ -44,6 +50,9 @@ export class FrameDecoder {
   private headerBytes = 0;
   private header: Header = EMPTY_HEADER;
   private contentBytes = 0;
+  /** The content being filled as its chunks come (see `FILL_MIN_BYTES`), and how much of it is. */
+  private partial: Buffer | undefined;
+  private filled = 0;
 
   constructor(options: DecoderOptions = {}) {
     const max = options.maxContentBytes ?? DEFAULT_MAX_CONTENT_BYTES;
@@ -57,7 +66,7 @@ export class FrameDecoder {
   get bufferedBytes(): number {
     // The prefix and header of the frame in progress are already parsed, but not yet delivered.
     if (this.state === State.Header) return PREFIX_BYTES + this.available;
-    if (this.state === State.Content) return PREFIX_BYTES + this.headerBytes + this.available;
+    if (this.state === State.Content) return PREFIX_BYTES + this.headerBytes + this.filled + this.available;
     return this.available;
   }
 
@@ -96,7 +105,7 @@ export class FrameDecoder {
         ? PREFIX_BYTES - this.available
         : this.state === State.Header
           ? this.headerBytes - this.available
-          : this.contentBytes - this.available;
+          : this.contentBytes - this.filled - this.available;
     this.fail();
     throw new ProtocolError(ErrorCode.TruncatedFrame, `input ended inside a frame, ${missing} byte(s) short`);
   }
@@ -123,8 +132,8 @@ export class FrameDecoder {
         }
         this.state = State.Content;
       }
-      if (this.available < this.contentBytes) return;
-      const content = this.contentBytes === 0 ? EMPTY : this.take(this.contentBytes);
+      const content = this.contentBytes === 0 ? EMPTY : this.takeContent();
+      if (content === undefined) return;
       const header = this.header;
       this.header = EMPTY_HEADER;
       this.state = State.Prefix;
@@ -176,6 +185,29 @@ export class FrameDecoder {
     return contentLength;
   }
 
+  /** The frame's content once it has all arrived, else undefined (filling it as it comes when large). */
+  private takeContent(): Buffer | undefined {
+    const n = this.contentBytes;
+    let partial = this.partial;
+    if (partial === undefined) {
+      if (this.available >= n) return this.take(n);
+      if (n < FILL_MIN_BYTES || 2 * this.available < n) return undefined;
+      partial = this.partial = Buffer.allocUnsafe(n);
+      this.filled = 0;
+    }
+    while (this.available > 0 && this.filled < n) {
+      const chunk = this.chunks[this.first]!;
+      const count = Math.min(chunk.length - this.offset, n - this.filled);
+      chunk.copy(partial, this.filled, this.offset, this.offset + count);
+      this.filled += count;
+      this.advance(count);
+    }
+    if (this.filled < n) return undefined;
+    this.partial = undefined;
+    this.filled = 0;
+    return partial;
+  }
+
   private readUInt16LE(): number {
     const head = this.chunks[this.first]!;
     if (head.length - this.offset >= 2) {
@@ -223,6 +255,8 @@ export class FrameDecoder {
 
   private fail(): void {
     this.state = State.Failed;
+    this.partial = undefined;
+    this.filled = 0;
     this.chunks = [];
     this.first = 0;
     this.offset = 0;
