@@ -13,14 +13,14 @@ import {
   IdleTimeoutError,
   ProtocolError,
   QueueFullError,
-  RxTcpHubError,
   SendFailedError,
 } from '../errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame, frameContent, frameHeadText, writeFrameHead } from '../protocol/encode.js';
+import { encodeFrame, frameContent, frameHeadText } from '../protocol/encode.js';
 import { PREFIX_BYTES } from '../protocol/constants.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
+import { FrameWriter, type WriteCallback, type WriteSink } from './frame-writer.js';
 import { Activity, Watchdog, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
 import { DEFAULT_METRICS_INTERVAL_MS, TrafficCounters, sampleStats, type ConnectionStats } from './metrics.js';
 import { duration, resolveMessengerOptions, type MessengerOptions, type ResolvedMessengerOptions } from './options.js';
@@ -34,17 +34,7 @@ export {
   type QueueFullPolicy,
 } from './options.js';
 
-/** A callback told when a frame was handed to the kernel (no argument) or failed (a typed error). */
-export type WriteCallback = (error?: RxTcpHubError) => void;
-
-/**
- * Told what became of frames queued with `Target.queue`: `settle(index)` when a frame was handed
- * to the kernel, `settle(index, error)` when it failed. One sink serves every target of a
- * broadcast, each under its own index, so a send to many connections allocates nothing per target.
- */
-export interface WriteSink {
-  settle(index: number, error?: RxTcpHubError): void;
-}
+export type { WriteCallback, WriteSink } from './frame-writer.js';
 
 /** What the hub's operators need of a connection; `Messenger` is the real one. */
 export interface Target {
@@ -86,66 +76,6 @@ const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
 
 // Shared stand-ins for empty lists (never changed): an idle connection allocates none of its own.
 const NO_SUBSCRIBERS: readonly Subscriber<Message>[] = Object.freeze([]);
-const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
-
-/** In the completions queue: the end of what one write's callback settles. */
-const WRITE_END = Symbol('rx-tcp-hub.write-end');
-/** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
-const GATHER_MAX_BYTES = 4096;
-/**
- * The first gathering buffer of a tick is exactly the size of its first head (a tick often holds
- * one frame, and a queue held up by a slow reader then holds no more than it counts); each next one
- * is twice the last, up to just under half of `Buffer.poolSize`, so that all come from the pool.
- */
-const GATHER_MAX_BUFFER_BYTES = 4000;
-
-/**
- * The sends of one tick: their frames are corked together and leave in one writev, so they reach
- * the kernel (or fail) together, and one promise serves them all instead of one per send.
- * Sealed when the tick's writes are uncorked; settles once sealed and every frame has settled.
- */
-class SendBatch implements WriteSink {
-  readonly promise: Promise<void>;
-  private resolve!: () => void;
-  private reject!: (error: unknown) => void;
-  private pending = 0;
-  private sealed = false;
-  private failure: RxTcpHubError | undefined;
-
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  /** One more frame joins this batch. */
-  add(): void {
-    this.pending++;
-  }
-
-  /** The frame just added was refused: it never joined. */
-  remove(): void {
-    this.pending--;
-  }
-
-  settle(_index: number, error?: RxTcpHubError): void {
-    this.failure ??= error;
-    if (--this.pending === 0 && this.sealed) this.finish();
-  }
-
-  /** The tick is over: no more frames join. */
-  seal(): void {
-    this.sealed = true;
-    if (this.pending === 0) this.finish();
-  }
-
-  private finish(): void {
-    if (this.failure) this.reject(this.failure);
-    else this.resolve();
-  }
-}
-
 /** Where a socket keeps its Messenger, for the listeners all connections share. */
 const OWNER = Symbol('rx-tcp-hub.messenger');
 type OwnedTransport = Transport & { [OWNER]: Messenger };
@@ -222,29 +152,8 @@ export class Messenger implements Target {
   private inboxBytes = 0;
   private reason: CloseReason | undefined;
   private socketError: Error | undefined;
-  private corked = false;
-  /** The promise the sends of this tick share (see `SendBatch`). */
-  private batch: SendBatch | undefined;
-  /**
-   * What to tell when each frame queued with a completion is written, oldest first, two slots a
-   * frame: (sink, index) (a `send`'s batch, a broadcast's sink) or (callback, undefined); after the
-   * frames one socket write carries, (WRITE_END, undefined). Writes complete in order, so one shared
-   * callback (`written`) serves them all: no closure per frame or per write.
-   */
-  private completions: unknown[] = NO_COMPLETIONS;
-  private completionsHead = 0;
-  /**
-   * The heads of this tick's frames are written one after another into this buffer (`send` encodes
-   * straight into it) and leave as one socket write, instead of a stream write, a writev entry and a
-   * callback each: before a content buffer (written as it is, never copied), when it is full, and
-   * when the tick ends. Bytes `[gatherStart, gatherEnd)` are not written yet. Let go at the end of
-   * each tick: an idle connection holds none.
-   */
-  private gather: Buffer = EMPTY;
-  private gatherStart = 0;
-  private gatherEnd = 0;
-  /** Completions whose frames end in the gathered bytes: settled by the write that carries them. */
-  private gatherCompletions = 0;
+  /** The write path, made by the first write (see `FrameWriter`). */
+  private writer: FrameWriter | undefined;
   private linger: Subscription | undefined;
   private readonly owner: MessengerOwner | undefined;
   /** True once the socket emitted 'close' (or was destroyed before this Messenger saw it). */
@@ -256,7 +165,6 @@ export class Messenger implements Target {
   private messagesObservable: Observable<Message> | undefined;
   private rttObservable: Observable<number> | undefined;
   private onMessage: ((message: Message) => void) | undefined;
-  private written: ((error?: Error | null) => void) | undefined;
 
   /**
    * @throws InvalidOptionError naming an option whose value cannot be used
@@ -307,7 +215,7 @@ export class Messenger implements Target {
 
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
-    return this.socket.writableLength + (this.gatherEnd - this.gatherStart);
+    return this.socket.writableLength + (this.writer?.gatheredBytes ?? 0);
   }
 
   /** The latest round-trip time the heartbeat measured, in ms; undefined before any (or with a peer that does not answer). */
@@ -360,18 +268,21 @@ export class Messenger implements Target {
    * written), or `SendFailedError`. Frames of concurrent sends never interleave.
    */
   send(header: HeaderInput, content?: Uint8Array): Promise<void> {
-    const batch = this.batch ?? new SendBatch();
+    const writer = (this.writer ??= this.makeWriter());
+    const batch = writer.sendBatch();
     batch.add(); // first: a transport may call a write back at once
     try {
       const body = frameContent(content);
       const text = frameHeadText(header, body.length);
-      this.enqueueText(text, Buffer.byteLength(text, 'utf8'), body, batch);
+      const textBytes = Buffer.byteLength(text, 'utf8');
+      this.admit(writer, PREFIX_BYTES + textBytes + body.length);
+      writer.text(text, textBytes, body, batch);
     } catch (error) {
       // Encoding, closed, queue full: this send fails alone, with nothing written.
       batch.remove();
       return Promise.reject(error);
     }
-    this.batch = batch; // enqueue corked the socket: the batch is sealed when it is uncorked
+    writer.keep(batch); // the socket is corked: the batch is sealed when the tick ends
     return batch.promise;
   }
 
@@ -393,34 +304,15 @@ export class Messenger implements Target {
     this.enqueue(frame, sink, index);
   }
 
-  /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
+  /** Checks and writes an encoded frame; `first`/`second` say whom to tell (see `FrameWriter`). */
   private enqueue(frame: Frame, first: unknown, second: unknown): void {
-    this.admit(frame.length === 1 ? frame[0]!.length : frameLength(frame));
-    const head = frame[0]!;
-    if (head.length <= GATHER_MAX_BYTES) {
-      const at = this.reserve(head.length); // first: it may start a new gathering buffer
-      head.copy(this.gather, at);
-      if (frame.length === 1) return this.expectGathered(first, second);
-      this.flushHeads();
-    } else {
-      this.flushHeads();
-      if (frame.length === 1) return this.writeOut(head, first, second);
-      this.socket.write(head);
-    }
-    const last = frame.length - 1;
-    for (let i = 1; i < last; i++) this.socket.write(frame[i]);
-    this.writeOut(frame[last]!, first, second);
+    const writer = (this.writer ??= this.makeWriter());
+    this.admit(writer, frame.length === 1 ? frame[0]!.length : frameLength(frame));
+    writer.frame(frame, first, second);
   }
 
-  /** `enqueue` for a frame given as its checked header text and content: the head is encoded in place. */
-  private enqueueText(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
-    const headBytes = PREFIX_BYTES + textBytes;
-    this.admit(headBytes + content.length);
-    const at = this.reserve(headBytes); // first: it may start a new gathering buffer
-    writeFrameHead(this.gather, at, text, textBytes);
-    if (content.length === 0) return this.expectGathered(sink, 0);
-    this.flushHeads();
-    this.writeOut(content, sink, 0);
+  private makeWriter(): FrameWriter {
+    return new FrameWriter(this.socket, (error) => this.writeFailure(error));
   }
 
   /**
@@ -428,7 +320,7 @@ export class Messenger implements Target {
    * @throws ConnectionClosedError, or QueueFullError (with `onQueueFull: 'close'`, after closing
    *   the connection as `slow-consumer`)
    */
-  private admit(size: number): void {
+  private admit(writer: FrameWriter, size: number): void {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
       throw new ConnectionClosedError(this.id);
     }
@@ -438,11 +330,7 @@ export class Messenger implements Target {
       if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
       throw error;
     }
-    if (!this.corked) {
-      // Writes made in one tick leave together: gathered, and as one writev.
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(Messenger.uncork, this);
+    if (writer.cork()) {
       this.sendTime = this.scheduler.now();
     } else if (!this.realClock) {
       this.sendTime = this.scheduler.now();
@@ -450,89 +338,6 @@ export class Messenger implements Target {
     this.activity.sent(this.sendTime);
     this.traffic.bytesOut += size;
     this.traffic.messagesOut++;
-  }
-
-  /** Room for `n` more bytes in the gathering buffer; returns where they go. */
-  private reserve(n: number): number {
-    if (this.gatherEnd + n > this.gather.length) {
-      this.flushHeads();
-      const size = Math.max(n, Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES));
-      this.gather = Buffer.allocUnsafe(size);
-      this.gatherStart = this.gatherEnd = 0;
-    }
-    const at = this.gatherEnd;
-    this.gatherEnd = at + n;
-    return at;
-  }
-
-  /** The frame just gathered ends there: its completion waits for the write of the gathered bytes. */
-  private expectGathered(first: unknown, second: unknown): void {
-    if (first === undefined) return;
-    this.expect(first, second);
-    this.gatherCompletions++;
-  }
-
-  private expect(first: unknown, second: unknown): void {
-    if (this.completions === NO_COMPLETIONS) this.completions = [];
-    this.completions.push(first, second);
-  }
-
-  /** Writes the gathered bytes, if any, as one buffer. */
-  private flushHeads(): void {
-    const start = this.gatherStart;
-    const end = this.gatherEnd;
-    if (end === start) return;
-    this.gatherStart = end;
-    const settles = this.gatherCompletions > 0;
-    this.gatherCompletions = 0;
-    const chunk = this.gather.subarray(start, end);
-    if (!settles) {
-      this.socket.write(chunk);
-      return;
-    }
-    this.completions.push(WRITE_END, undefined);
-    this.socket.write(chunk, (this.written ??= (error) => this.onWritten(error)));
-  }
-
-  /** Writes a frame's last buffer; with `first`, its callback also settles that frame. */
-  private writeOut(chunk: Buffer, first: unknown, second: unknown): void {
-    if (first === undefined) {
-      this.socket.write(chunk);
-      return;
-    }
-    this.expect(first, second);
-    this.completions.push(WRITE_END, undefined);
-    this.socket.write(chunk, (this.written ??= (error) => this.onWritten(error)));
-  }
-
-  /** A write made by `writeOut` was written, or failed: settle the completions queued before it. */
-  private onWritten(error: Error | null | undefined): void {
-    // Callbacks that come after a destroy may come out of order, but writeFailure fails every
-    // one of them alike (unless all was written), so taking the oldest is always right.
-    const failure = this.writeFailure(error);
-    for (;;) {
-      // Read afresh each time: a settle may write, and a transport may call back at once.
-      const completions = this.completions;
-      const head = this.completionsHead;
-      if (head >= completions.length) return; // never expected: every settling write ends in WRITE_END
-      const first = completions[head];
-      const second = completions[head + 1];
-      if (head + 2 >= completions.length) {
-        this.completions = NO_COMPLETIONS;
-        this.completionsHead = 0;
-      } else {
-        completions[head] = completions[head + 1] = undefined;
-        this.completionsHead = head + 2;
-        // Keep a long-lived queue from growing forever at its front.
-        if (head >= 4096 && head * 2 >= completions.length) {
-          this.completions = completions.slice(head + 2);
-          this.completionsHead = 0;
-        }
-      }
-      if (first === WRITE_END) return;
-      if (typeof second === 'number') (first as WriteSink).settle(second, failure);
-      else (first as WriteCallback)(failure);
-    }
   }
 
   /**
@@ -566,7 +371,7 @@ export class Messenger implements Target {
     // The reason is settled before the socket is touched: anything a destroy calls back into
     // (a failed write's callback, say) then finds the connection already closed for this reason.
     this.finish(error ? { reason, error } : { reason });
-    this.flushHeads(); // frames accepted before the close are the socket's to write or fail
+    this.writer?.flush(); // frames accepted before the close are the socket's to write or fail
     if (reason === CloseReasonKind.Local) {
       this.socket.resume(); // keep reading to the peer's FIN, so the socket can close
       this.socket.end();
@@ -692,18 +497,6 @@ export class Messenger implements Target {
 
   private static onSocketClose(this: OwnedTransport): void {
     this[OWNER].onClose();
-  }
-
-  private static uncork(messenger: Messenger): void {
-    messenger.corked = false;
-    const batch = messenger.batch;
-    messenger.batch = undefined;
-    messenger.flushHeads();
-    // Let the gathering buffer go: what was written from it is the socket's to keep.
-    messenger.gather = EMPTY;
-    messenger.gatherStart = messenger.gatherEnd = 0;
-    messenger.socket.uncork();
-    batch?.seal();
   }
 
   private onData(chunk: Buffer): void {

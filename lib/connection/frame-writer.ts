@@ -1,0 +1,270 @@
+/**
+ * A connection's write path, below the Messenger's checks: the writes of one tick are corked and
+ * leave together. Frame heads are gathered into small pooled buffers (a `send` encodes straight
+ * into them) and handed to the socket as one write each; content is written as it is, never
+ * copied; one shared write callback settles, in order, every frame a write carries; the `send()`
+ * calls of one tick share one Promise.
+ */
+import type { Duplex } from 'node:stream';
+import type { RxTcpHubError, SendFailedError } from '../errors.js';
+import { writeFrameHead } from '../protocol/encode.js';
+import { PREFIX_BYTES } from '../protocol/constants.js';
+import type { Frame } from '../protocol/message.js';
+
+/** A callback told when a frame was handed to the kernel (no argument) or failed (a typed error). */
+export type WriteCallback = (error?: RxTcpHubError) => void;
+
+/**
+ * Told what became of frames queued with `Target.queue`: `settle(index)` when a frame was handed
+ * to the kernel, `settle(index, error)` when it failed. One sink serves every target of a
+ * broadcast, each under its own index, so a send to many connections allocates nothing per target.
+ */
+export interface WriteSink {
+  settle(index: number, error?: RxTcpHubError): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+/** A shared stand-in for an empty queue (never changed): a quiet connection holds none of its own. */
+const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
+/** In the completions queue: the end of what one write's callback settles. */
+const WRITE_END = Symbol('rx-tcp-hub.write-end');
+/** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
+const GATHER_MAX_BYTES = 4096;
+/**
+ * The first gathering buffer of a tick is exactly the size of its first head (a tick often holds
+ * one frame, and a queue held up by a slow reader then holds no more than it counts); each next one
+ * is twice the last, up to just under half of `Buffer.poolSize`, so that all come from the pool.
+ */
+const GATHER_MAX_BUFFER_BYTES = 4000;
+
+/**
+ * The sends of one tick: their frames are corked together and leave in one writev, so they reach
+ * the kernel (or fail) together, and one promise serves them all instead of one per send.
+ * Sealed when the tick's writes are uncorked; settles once sealed and every frame has settled.
+ */
+export class SendBatch implements WriteSink {
+  readonly promise: Promise<void>;
+  private resolve!: () => void;
+  private reject!: (error: unknown) => void;
+  private pending = 0;
+  private sealed = false;
+  private failure: RxTcpHubError | undefined;
+
+  constructor() {
+    this.promise = new Promise<void>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  /** One more frame joins this batch. */
+  add(): void {
+    this.pending++;
+  }
+
+  /** The frame just added was refused: it never joined. */
+  remove(): void {
+    this.pending--;
+  }
+
+  settle(_index: number, error?: RxTcpHubError): void {
+    this.failure ??= error;
+    if (--this.pending === 0 && this.sealed) this.finish();
+  }
+
+  /** The tick is over: no more frames join. */
+  seal(): void {
+    this.sealed = true;
+    if (this.pending === 0) this.finish();
+  }
+
+  private finish(): void {
+    if (this.failure) this.reject(this.failure);
+    else this.resolve();
+  }
+}
+
+/**
+ * Writes frames to one socket. The caller checks and counts each frame first (closed, queue
+ * limit); `cork` starts the tick's batch. A Messenger makes one the first time it writes.
+ */
+export class FrameWriter {
+  private corked = false;
+  /** The promise the sends of this tick share (see `SendBatch`). */
+  private batch: SendBatch | undefined;
+  /**
+   * What to tell when each frame queued with a completion is written, oldest first, two slots a
+   * frame: (sink, index) (a `send`'s batch, a broadcast's sink) or (callback, undefined); after the
+   * frames one socket write carries, (WRITE_END, undefined). Writes complete in order, so one shared
+   * callback (`written`) serves them all: no closure per frame or per write.
+   */
+  private completions: unknown[] = NO_COMPLETIONS;
+  private completionsHead = 0;
+  /**
+   * The heads of this tick's frames, written one after another; bytes `[gatherStart, gatherEnd)`
+   * are not handed to the socket yet. They go before a content buffer, when the buffer is full, and
+   * when the tick ends. Let go at the end of each tick: a quiet connection holds none.
+   */
+  private gather: Buffer = EMPTY;
+  private gatherStart = 0;
+  private gatherEnd = 0;
+  /** Completions whose frames end in the gathered bytes: settled by the write that carries them. */
+  private gatherCompletions = 0;
+  private readonly written = (error?: Error | null): void => this.onWritten(error);
+
+  /**
+   * @param failure the typed error of a write's callback, or undefined when the frame really
+   *   reached the kernel (the Messenger knows the socket's own error and its id)
+   */
+  constructor(
+    private readonly socket: Duplex,
+    private readonly failure: (error: Error | null | undefined) => SendFailedError | undefined,
+  ) {}
+
+  /** Bytes accepted and gathered, not yet handed to the socket. */
+  get gatheredBytes(): number {
+    return this.gatherEnd - this.gatherStart;
+  }
+
+  /** Starts the tick's batch if none is open; true when this call started it. */
+  cork(): boolean {
+    if (this.corked) return false;
+    // Writes made in one tick leave together: gathered, and as one writev.
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(FrameWriter.uncork, this);
+    return true;
+  }
+
+  /** The batch a `send` of this tick joins (see `SendBatch`); `keep` it once its frame is queued. */
+  sendBatch(): SendBatch {
+    return this.batch ?? new SendBatch();
+  }
+
+  /** The batch's frame was queued (the socket is corked): it is sealed when the tick ends. */
+  keep(batch: SendBatch): void {
+    this.batch = batch;
+  }
+
+  /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
+  frame(frame: Frame, first: unknown, second: unknown): void {
+    const head = frame[0]!;
+    if (head.length <= GATHER_MAX_BYTES) {
+      const at = this.reserve(head.length); // first: it may start a new gathering buffer
+      head.copy(this.gather, at);
+      if (frame.length === 1) return this.expectGathered(first, second);
+      this.flush();
+    } else {
+      this.flush();
+      if (frame.length === 1) return this.writeOut(head, first, second);
+      this.socket.write(head);
+    }
+    const last = frame.length - 1;
+    for (let i = 1; i < last; i++) this.socket.write(frame[i]);
+    this.writeOut(frame[last]!, first, second);
+  }
+
+  /** `frame` for a frame given as its checked header text and content: the head is encoded in place. */
+  text(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
+    const at = this.reserve(PREFIX_BYTES + textBytes); // first: it may start a new gathering buffer
+    writeFrameHead(this.gather, at, text, textBytes);
+    if (content.length === 0) return this.expectGathered(sink, 0);
+    this.flush();
+    this.writeOut(content, sink, 0);
+  }
+
+  /** Hands the gathered bytes, if any, to the socket as one buffer. */
+  flush(): void {
+    const start = this.gatherStart;
+    const end = this.gatherEnd;
+    if (end === start) return;
+    this.gatherStart = end;
+    const settles = this.gatherCompletions > 0;
+    this.gatherCompletions = 0;
+    const chunk = this.gather.subarray(start, end);
+    if (!settles) {
+      this.socket.write(chunk);
+      return;
+    }
+    this.completions.push(WRITE_END, undefined);
+    this.socket.write(chunk, this.written);
+  }
+
+  private static uncork(writer: FrameWriter): void {
+    writer.corked = false;
+    const batch = writer.batch;
+    writer.batch = undefined;
+    writer.flush();
+    // Let the gathering buffer go: what was written from it is the socket's to keep.
+    writer.gather = EMPTY;
+    writer.gatherStart = writer.gatherEnd = 0;
+    writer.socket.uncork();
+    batch?.seal();
+  }
+
+  /** Room for `n` more bytes in the gathering buffer; returns where they go. */
+  private reserve(n: number): number {
+    if (this.gatherEnd + n > this.gather.length) {
+      this.flush();
+      const size = Math.max(n, Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES));
+      this.gather = Buffer.allocUnsafe(size);
+      this.gatherStart = this.gatherEnd = 0;
+    }
+    const at = this.gatherEnd;
+    this.gatherEnd = at + n;
+    return at;
+  }
+
+  /** The frame just gathered ends there: its completion waits for the write of the gathered bytes. */
+  private expectGathered(first: unknown, second: unknown): void {
+    if (first === undefined) return;
+    this.expect(first, second);
+    this.gatherCompletions++;
+  }
+
+  private expect(first: unknown, second: unknown): void {
+    if (this.completions === NO_COMPLETIONS) this.completions = [];
+    this.completions.push(first, second);
+  }
+
+  /** Writes a frame's last buffer; with `first`, its callback also settles that frame. */
+  private writeOut(chunk: Buffer, first: unknown, second: unknown): void {
+    if (first === undefined) {
+      this.socket.write(chunk);
+      return;
+    }
+    this.expect(first, second);
+    this.completions.push(WRITE_END, undefined);
+    this.socket.write(chunk, this.written);
+  }
+
+  /** A settling write was written, or failed: settle the completions queued before it. */
+  private onWritten(error: Error | null | undefined): void {
+    // Callbacks that come after a destroy may come out of order, but the failure is the same for
+    // every one of them (unless all was written), so taking the oldest is always right.
+    const failure = this.failure(error);
+    for (;;) {
+      // Read afresh each time: a settle may write, and a transport may call back at once.
+      const completions = this.completions;
+      const head = this.completionsHead;
+      if (head >= completions.length) return; // never expected: every settling write ends in WRITE_END
+      const first = completions[head];
+      const second = completions[head + 1];
+      if (head + 2 >= completions.length) {
+        this.completions = NO_COMPLETIONS;
+        this.completionsHead = 0;
+      } else {
+        completions[head] = completions[head + 1] = undefined;
+        this.completionsHead = head + 2;
+        // Keep a long-lived queue from growing forever at its front.
+        if (head >= 4096 && head * 2 >= completions.length) {
+          this.completions = completions.slice(head + 2);
+          this.completionsHead = 0;
+        }
+      }
+      if (first === WRITE_END) return;
+      if (typeof second === 'number') (first as WriteSink).settle(second, failure);
+      else (first as WriteCallback)(failure);
+    }
+  }
+}
