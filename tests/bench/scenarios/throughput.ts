@@ -12,6 +12,8 @@ export interface ThroughputSizes {
   readonly size: number;
   readonly full: number;
   readonly quick: number;
+  /** Measured rounds per `repeats` (default 1): the rows whose rounds spread the most take more. */
+  readonly roundsPerRepeat?: number;
 }
 
 export function throughput(id: string, title: string, sizes: ThroughputSizes): Scenario {
@@ -21,7 +23,12 @@ export function throughput(id: string, title: string, sizes: ThroughputSizes): S
     id,
     title,
     metrics: [messages ? { key, label: title, unit: 'msg/s', better: 'higher' } : { key, label: title, unit: 'MB/s', better: 'higher' }],
-    params: (context) => ({ maxMessages: context.quick ? sizes.quick : sizes.full, contentBytes: sizes.size, repeats: context.repeats }),
+    params: (context) => ({
+      maxMessages: context.quick ? sizes.quick : sizes.full,
+      contentBytes: sizes.size,
+      repeats: context.repeats * (sizes.roundsPerRepeat ?? 1),
+    }),
+    rounds: (context) => context.repeats * (sizes.roundsPerRepeat ?? 1),
     async open(impl, context, result) {
       const count = context.quick ? sizes.quick : sizes.full;
       const { server, client, stop } = await openPair({ scenario: id, impl, mode: 'throughput', connections: () => 1 }, context, result);
