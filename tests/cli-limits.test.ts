@@ -156,7 +156,7 @@ test.serial('TLS flags: mutual TLS between a server and a client console, and a 
   const files = await certificateFiles(t);
   const server = await listening(t, [
     ...['server', '--port', '0', '--json', '--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca],
-    ...['--handshake-timeout', '200ms'],
+    ...['--handshake-timeout', '1s'],
   ]);
   const client = spawnConsole(t, ['client', '--json', '--connect', `127.0.0.1:${server.port}`, '--tls-ca', files.ca, '--tls-cert', files.clientCert, '--tls-key', files.clientKey]);
   await client.event({ event: 'open', id: 'c1' });

@@ -117,8 +117,6 @@ export class Messenger implements Target {
   header: Header = EMPTY_HEADER;
   /** The latest received message's content (the seed's `body`); stays empty with `keepLatest: false`. */
   body: Buffer = EMPTY;
-  /** One close reason, then completes; a subscriber after the close still gets it. */
-  readonly closed$: Observable<CloseReason>;
 
   readonly maxQueueBytes: number;
   private readonly options: ResolvedMessengerOptions;
@@ -138,7 +136,9 @@ export class Messenger implements Target {
   private rttSubscribers: Set<Subscriber<number>> | undefined;
   private pingSequence = 0;
   private pingSentAt = -1;
-  private readonly closedSubject = new AsyncSubject<CloseReason>();
+  /** Made the first time `closed$` is asked for: the hub hears of closes through `owner` calls. */
+  private closedSubject: AsyncSubject<CloseReason> | undefined;
+  private closedObservable: Observable<CloseReason> | undefined;
   /**
    * Replaced, never changed in place: a subscriber added while a message is being delivered (the
    * hub subscribes to a connection it lets in on its first message) does not get that message too.
@@ -179,7 +179,6 @@ export class Messenger implements Target {
     this.realClock = this.scheduler === asyncScheduler;
     this.maxQueueBytes = this.options.maxQueueBytes;
     this.decoder = new FrameDecoder({ maxContentBytes: this.options.maxContentBytes });
-    this.closed$ = this.closedSubject.asObservable();
     this.released = socket.destroyed;
 
     // Shared listeners that find this Messenger on the socket: no closures per connection.
@@ -191,6 +190,19 @@ export class Messenger implements Target {
     // TCP keepalive finds a dead peer even with the heartbeat off.
     (socket as KeepAliveSocket).setKeepAlive?.(true, this.options.keepAliveDelayMs);
     this.startWatchdog();
+  }
+
+  /** One close reason, then completes; a subscriber after the close still gets it. */
+  get closed$(): Observable<CloseReason> {
+    if (this.closedObservable === undefined) {
+      const subject = (this.closedSubject = new AsyncSubject<CloseReason>());
+      if (this.reason !== undefined) {
+        subject.next(this.reason);
+        subject.complete();
+      }
+      this.closedObservable = subject.asObservable();
+    }
+    return this.closedObservable;
   }
 
   /** Every received message, once each, in order; completes when the connection closes. */
@@ -585,8 +597,8 @@ export class Messenger implements Target {
     const rttSubscribers = this.rttSubscribers;
     this.rttSubscribers = undefined;
     if (rttSubscribers) for (const subscriber of rttSubscribers) subscriber.complete();
-    this.closedSubject.next(reason);
-    this.closedSubject.complete();
+    this.closedSubject?.next(reason);
+    this.closedSubject?.complete();
     this.owner?.connectionGone(this, reason);
   }
 }
