@@ -92,7 +92,7 @@ test('connections past maxConnections are refused at accept and counted, and a f
 });
 
 test('a connection that sends no first message is closed as first-message-timeout, one that checks in is kept', async (t) => {
-  const server = await startServer(t, { firstMessageTimeoutMs: 200 });
+  const server = await startServer(t, { firstMessageTimeoutMs: 1000 });
   echoAll(server);
   // The seed's connecting side sends a connection check soon after connecting.
   const checked = await link(server, startClient(t, { connectCheckMs: 20 }));
