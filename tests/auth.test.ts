@@ -133,7 +133,7 @@ test('the hub opens a connection only once it has authenticated, and never deliv
 test('a hub whose clients send their credentials as hello delivers their messages and nothing of the others', async (t) => {
   const server = await startServer(t, {
     authenticate: ({ header }) => header['token'] === 'secret',
-    authTimeoutMs: 300,
+    authTimeoutMs: 1000,
   });
   const incoming: string[] = [];
   server.incoming$.subscribe(({ from, header }) => incoming.push(`${from.id} ${header['info'] ?? JSON.stringify(header)}`));
