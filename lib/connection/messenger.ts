@@ -16,7 +16,7 @@ import {
   SendFailedError,
 } from '../errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
-import { encodeFrame, frameContent, frameHeadText } from '../protocol/encode.js';
+import { encodeFrame, frameContent, frameHeadText, type HeadSize } from '../protocol/encode.js';
 import { PREFIX_BYTES } from '../protocol/constants.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
@@ -72,6 +72,8 @@ export type Transport = Duplex & {
 type KeepAliveSocket = { setKeepAlive?: (enable: boolean, initialDelayMs?: number) => unknown };
 
 const EMPTY = Buffer.alloc(0);
+/** `send`'s out-parameter for `frameHeadText`, read at once: one per process is enough. */
+const headSize: HeadSize = { bytes: 0 };
 const EMPTY_HEADER: Header = Object.freeze(Object.create(null));
 
 // Shared stand-ins for empty lists (never changed): an idle connection allocates none of its own.
@@ -285,8 +287,8 @@ export class Messenger implements Target {
     batch.add(); // first: a transport may call a write back at once
     try {
       const body = frameContent(content);
-      const text = frameHeadText(header, body.length);
-      const textBytes = Buffer.byteLength(text, 'utf8');
+      const text = frameHeadText(header, body.length, headSize);
+      const textBytes = headSize.bytes;
       this.admit(writer, PREFIX_BYTES + textBytes + body.length);
       writer.text(text, textBytes, body, batch);
     } catch (error) {

@@ -195,13 +195,7 @@ export class FrameDecoder {
       partial = this.partial = Buffer.allocUnsafe(n);
       this.filled = 0;
     }
-    while (this.available > 0 && this.filled < n) {
-      const chunk = this.chunks[this.first]!;
-      const count = Math.min(chunk.length - this.offset, n - this.filled);
-      chunk.copy(partial, this.filled, this.offset, this.offset + count);
-      this.filled += count;
-      this.advance(count);
-    }
+    this.filled = this.copyInto(partial, this.filled, Math.min(this.available, n - this.filled));
     if (this.filled < n) return undefined;
     this.partial = undefined;
     this.filled = 0;
@@ -228,15 +222,21 @@ export class FrameDecoder {
       return view;
     }
     const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
+    this.copyInto(out, 0, n);
+    return out;
+  }
+
+  /** Copies the next `n` bytes (n <= available) into `target` at `at`, consuming them; returns `at + n`. */
+  private copyInto(target: Buffer, at: number, n: number): number {
+    const end = at + n;
+    while (at < end) {
       const chunk = this.chunks[this.first]!;
-      const count = Math.min(chunk.length - this.offset, n - filled);
-      chunk.copy(out, filled, this.offset, this.offset + count);
-      filled += count;
+      const count = Math.min(chunk.length - this.offset, end - at);
+      chunk.copy(target, at, this.offset, this.offset + count);
+      at += count;
       this.advance(count);
     }
-    return out;
+    return end;
   }
 
   private advance(n: number): void {

@@ -27,19 +27,26 @@ const hasOwn = Object.prototype.hasOwnProperty;
  */
 export function encodeFrame(header: HeaderInput, content?: Uint8Array): Frame {
   const body = frameContent(content);
-  const text = frameHeadText(header, body.length);
-  const textBytes = Buffer.byteLength(text, 'utf8');
-  const head = Buffer.allocUnsafe(PREFIX_BYTES + textBytes);
-  writeFrameHead(head, 0, text, textBytes);
+  const text = frameHeadText(header, body.length, size);
+  const head = Buffer.allocUnsafe(PREFIX_BYTES + size.bytes);
+  writeFrameHead(head, 0, text, size.bytes);
   return body.length === 0 ? [head] : [head, body];
 }
 
+/** Where `frameHeadText` puts the UTF-8 length of the text it returns (counted once, not again). */
+export interface HeadSize {
+  bytes: number;
+}
+
+const size: HeadSize = { bytes: 0 };
+
 /**
  * The first half of `encodeFrame`, for a writer that places frame heads itself (a Messenger
- * gathers the heads of a tick in one buffer): the checked header text, `CL:<n>;key:value;...`.
+ * gathers the heads of a tick in one buffer): the checked header text, `CL:<n>;key:value;...`,
+ * with its UTF-8 length put in `out.bytes`.
  * @throws FrameEncodeError as `encodeFrame` does
  */
-export function frameHeadText(header: HeaderInput, contentLength: number): string {
+export function frameHeadText(header: HeaderInput, contentLength: number, out: HeadSize): string {
   // The quick path refuses to guess: at anything unusual it gives up and headerText, which checks
   // pair by pair, throws the error it would have thrown.
   let text = quickHeaderText(header, contentLength) ?? headerText(header, contentLength);
@@ -55,6 +62,7 @@ export function frameHeadText(header: HeaderInput, contentLength: number): strin
       `header text is ${textBytes} bytes; the 2-byte prefix allows at most ${MAX_HEADER_BYTES}`,
     );
   }
+  out.bytes = textBytes;
   return text;
 }
 
