@@ -9,7 +9,8 @@ import { cell, nextMessage, showHeader, showMessage, within } from './helpers.js
 
 // %% A server on loopback. Port 0 lets the system pick a free port; `address` reads it back.
 cell('1. A server listens on 127.0.0.1, port 0');
-const server = await Server.listen({ host: '127.0.0.1', port: 0 });
+// keepLatest: the seed's `header` and `body` fields, read in cell 8.
+const server = await Server.listen({ host: '127.0.0.1', port: 0, keepLatest: true });
 const { host, port } = server.address;
 console.log(`listening on ${formatAddress(server.address)}`);
 

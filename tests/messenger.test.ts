@@ -108,11 +108,11 @@ test('concurrent sends of many sizes arrive intact and in order, never interleav
 });
 
 test('messages that arrive before anyone subscribes wait in the inbox for the first subscriber', async (t) => {
-  const server = await startServer(t);
+  const server = await startServer(t, { keepLatest: true });
   const { client, server: peer } = await link(server, startClient(t));
 
   for (const seq of [1, 2, 3]) await client.send({ seq }, Buffer.from(`body ${seq}`));
-  // The latest message is recorded as it arrives, whether or not anyone subscribed.
+  // With keepLatest, the latest message is recorded as it arrives, whether or not anyone subscribed.
   await waitFor(() => peer.header['seq'] === '3', 'the third message to arrive');
 
   const early: Message[] = [];
@@ -155,8 +155,8 @@ test('a connection check is consumed: it updates recvTime but is never delivered
   );
 });
 
-test('with keepLatest false, header and body stay empty and messages still arrive', async (t) => {
-  const server = await startServer(t, { keepLatest: false });
+test('by default header and body stay empty and messages still arrive', async (t) => {
+  const server = await startServer(t);
   const { client, server: peer } = await link(server, startClient(t));
   const got = next(peer.messages$);
   await client.send({ info: 'big' }, Buffer.alloc(100_000, 1));
@@ -170,8 +170,8 @@ test('with keepLatest false, header and body stay empty and messages still arriv
   });
 });
 
-test('header, body, recvTime and sendTime follow the latest message', async (t) => {
-  const server = await startServer(t);
+test('with keepLatest, header, body, recvTime and sendTime follow the latest message', async (t) => {
+  const server = await startServer(t, { keepLatest: true });
   const { client, server: peer } = await link(server, startClient(t));
   t.is(client.sendTime, 0);
   t.is(peer.recvTime, 0);

@@ -115,9 +115,9 @@ export class Messenger implements Target {
   recvTime = 0;
   /** Scheduler time of the latest send (the seed's `send_time`); 0 before any. */
   sendTime = 0;
-  /** The latest received message's header (the seed's `header`); stays empty with `keepLatest: false`. */
+  /** The latest received message's header (the seed's `header`); kept only with `keepLatest: true`, else empty. */
   header: Header = EMPTY_HEADER;
-  /** The latest received message's content (the seed's `body`); stays empty with `keepLatest: false`. */
+  /** The latest received message's content (the seed's `body`); kept only with `keepLatest: true`, else empty. */
   body: Buffer = EMPTY;
 
   readonly maxQueueBytes: number;

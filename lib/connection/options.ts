@@ -62,10 +62,11 @@ export interface MessengerOptions {
    */
   readonly keepAliveDelayMs?: number;
   /**
-   * Keep the latest received message in `header` and `body` (the seed's attributes). Default true.
-   * `false` keeps them empty: a program that streams large contents through `messages$` then does
-   * not hold each content until the next one arrives, which in a process of more than 8 MB of heap
-   * lets V8 promote those buffers and run full collections (see the README's Performance section).
+   * Keep the latest received message in `header` and `body` (the seed's attributes). Default false:
+   * `messages$` delivers every message, and a connection holds nothing between messages. `true` is
+   * for code ported from the seed that reads `header` and `body`: each connection then holds its
+   * latest content (up to `maxContentBytes`) until the next arrives, which costs memory on many
+   * connections and, with large contents, collector time (see the README's Performance section).
    */
   readonly keepLatest?: boolean;
   /** Scheduler for clocks and timers; a `TestScheduler` in marble tests. Default `asyncScheduler`. */
@@ -98,7 +99,7 @@ export function resolveMessengerOptions(options: MessengerOptions): ResolvedMess
   if (onQueueFull !== 'fail' && onQueueFull !== 'close') {
     throw new InvalidOptionError('onQueueFull', onQueueFull, "'fail' or 'close'");
   }
-  const keepLatest = options.keepLatest ?? true;
+  const keepLatest = options.keepLatest ?? false;
   if (typeof keepLatest !== 'boolean') throw new InvalidOptionError('keepLatest', keepLatest, 'true or false');
   return {
     maxContentBytes: bytes('maxContentBytes', options.maxContentBytes, DEFAULT_MAX_CONTENT_BYTES),
