@@ -13,6 +13,8 @@ export interface BenchOptions {
   readonly fromSource: boolean;
   /** MiB of live objects each worker holds before it starts (0: none): an application-sized heap. */
   readonly heapMiB: number;
+  /** Leave CPU idle states as they are instead of holding them off for the run (see idle-states.ts). */
+  readonly keepIdleStates: boolean;
 }
 
 /** The scenarios of `scenarios/`, then the Redis one (a script of its own). */
@@ -32,6 +34,8 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
                        .bench/dist/ (what the package ships; the default)
   --heap <MiB>         every worker (of every implementation) first fills its heap with this many
                        MiB of live objects, as an application's would be (default 0: bare workers)
+  --keep-idle-states   leave CPU idle states on (by default the run holds them off through
+                       /dev/cpu_dma_latency where it may: see tests/bench/idle-states.ts)
   --cpu-prof           write a CPU profile of every worker to .bench/profiles/
                        (summarise one: npx tsx tests/bench/profile-top.ts .bench/profiles/<scenario>-<impl>-<role>)
   --help               this text
@@ -47,6 +51,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let cpuProf = false;
   let fromSource = false;
   let heapMiB = 0;
+  let keepIdleStates = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = (): string => {
@@ -81,6 +86,9 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
       case '--from-source':
         fromSource = true;
         break;
+      case '--keep-idle-states':
+        keepIdleStates = true;
+        break;
       case '--help':
       case '-h':
         return 'help';
@@ -88,7 +96,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
         throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     }
   }
-  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf, fromSource, heapMiB };
+  return { quick, repeats: repeats ?? (quick ? 2 : 5), scenarios, impls, jsonPath, cpuProf, fromSource, heapMiB, keepIdleStates };
 }
 
 function listOf(value: string, known: readonly string[], option: string): string[] {

@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { LIB_ENV, WORKER_ENV, buildHarness, buildLibrary } from './build.js';
 import { IMPL_LABELS, type ImplName } from './impls/index.js';
+import { holdIdleStatesOff } from './idle-states.js';
 import { USAGE, parseOptions } from './options.js';
 import { describeMachine, summarize, table, toJson, type ScenarioReport } from './report.js';
 import { SCENARIOS } from './scenarios/index.js';
@@ -33,6 +34,7 @@ const started = Date.now();
 // The workers inherit the environment (see worker.ts).
 if (options.heapMiB > 0) process.env['RX_TCP_HUB_BENCH_HEAP_MB'] = String(options.heapMiB);
 const machine = describeMachine();
+const idleStates = options.keepIdleStates ? 'left on (--keep-idle-states)' : holdIdleStatesOff();
 const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles') : undefined;
 if (profileDir) {
   // Profiles of an earlier run would mix with this one's: profile-top reads the busiest file of a folder.
@@ -49,7 +51,7 @@ const context: RunContext = {
 
 context.log(
   `rx-tcp-hub bench (${options.quick ? 'quick' : 'full'}): ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ` +
-    `load ${machine.loadAtStart.join(' ')}`,
+    `load ${machine.loadAtStart.join(' ')}, CPU idle states ${idleStates}`,
 );
 // The workers inherit the environment: set, they import the compiled library; unset, lib/*.ts.
 if (options.fromSource) {
@@ -124,7 +126,7 @@ console.log(
   `\nrx-tcp-hub bench, ${options.quick ? 'quick' : 'full'} mode, ${options.repeats} measured rounds per scenario, ` +
     `${new Date().toISOString().slice(0, 10)}\n` +
     `machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, ${machine.os}, ` +
-    `load at start ${machine.loadAtStart.join(' ')}\n` +
+    `load at start ${machine.loadAtStart.join(' ')}; CPU idle states ${idleStates}\n` +
     `each figure: median [min, max] over the rounds; × (a) is median / median of net (ref a); MB = 10^6 bytes of content\n` +
     `rx-tcp-hub ${options.fromSource ? 'from its TypeScript sources, every worker through tsx' : 'compiled by tsc, as the package ships; every worker compiled, in plain node'}` +
     `${options.heapMiB > 0 ? `; every worker holds ${options.heapMiB} MiB of live objects (--heap)` : ''}\n`,
@@ -137,7 +139,7 @@ writeFileSync(
   jsonPath,
   JSON.stringify(
     {
-      ...toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource, heapMiB: options.heapMiB }),
+      ...toJson(reports, machine, { quick: options.quick, repeats: options.repeats, seconds, fromSource: options.fromSource, heapMiB: options.heapMiB, idleStates }),
       ...(redis ? { redis: redis.json ?? { skipped: redis.skipped, failed: redis.failed } } : {}),
     },
     null,
