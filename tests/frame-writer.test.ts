@@ -24,20 +24,43 @@ function recorder() {
   return { chunks, writer: new FrameWriter(stream as never, () => undefined) };
 }
 
-test('the heads of a tick leave gathered, in a few growing buffers, and content as the very buffer given', async (t) => {
+test('the first frame of a tick leaves at once; the next heads leave gathered at its end, in a few growing buffers, and content as the very buffer given', async (t) => {
   const { chunks, writer } = recorder();
   const content = Buffer.from('content, never copied');
   const frames = Array.from({ length: 100 }, (_, i) => encodeFrame({ i }, i === 50 ? content : undefined));
   writer.cork();
   for (const frame of frames) writer.frame(frame, undefined, undefined);
-  t.is(chunks.length, 0, 'nothing leaves before the tick ends');
+  // The first head was gathered into a buffer exactly its size: a lone frame holds no spare bytes.
+  t.deepEqual(chunks, [frames[0]![0]!], 'only the first frame left before the tick ended');
   await nextTurn();
   t.deepEqual(Buffer.concat(chunks), Buffer.concat(frames.flat()));
   t.true(chunks.includes(content), 'the content is written as it was given');
   // Each gathering buffer is twice the last: 100 heads leave in a handful of writes.
   t.true(chunks.length <= 12, `${chunks.length} writes for 100 frames`);
-  // The first buffer of a tick is exactly the first head: a lone frame holds no spare bytes.
-  t.is(chunks[0]!.length, frames[0]![0]!.length);
+});
+
+test('a first frame with content leaves at once as one write of head and content', async (t) => {
+  const writes: Buffer[][] = [];
+  const stream = new Writable({
+    writev(entries, callback) {
+      writes.push(entries.map(({ chunk }) => chunk as Buffer));
+      callback();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      writes.push([chunk]);
+      callback();
+    },
+  });
+  const writer = new FrameWriter(stream as never, () => undefined);
+  const content = Buffer.from('abc');
+  writer.cork();
+  writer.frame(encodeFrame({ i: 0 }, content), undefined, undefined);
+  writer.frame(encodeFrame({ i: 1 }), undefined, undefined);
+  t.is(writes.length, 1);
+  t.deepEqual(Buffer.concat(writes[0]!), Buffer.concat(encodeFrame({ i: 0 }, content)));
+  t.is(writes[0]![1], content);
+  await nextTurn();
+  t.is(writes.length, 2, 'the second frame left at the end of the tick');
 });
 
 test('each write settles the frames it carried, in order, and the sends of a tick share one promise', async (t) => {

@@ -1,6 +1,6 @@
 /**
- * A connection's write path, below the Messenger's checks: the writes of one tick are corked and
- * leave together. Frame heads are gathered into small pooled buffers (a `send` encodes straight
+ * A connection's write path, below the Messenger's checks: the first frame of a tick leaves at
+ * once, and the writes after it in the same tick are corked and leave together. Frame heads are gathered into small pooled buffers (a `send` encodes straight
  * into them) and handed to the socket as one write each; content is written as it is, never
  * copied; one shared write callback settles, in order, every frame a write carries; the `send()`
  * calls of one tick share one Promise.
@@ -38,23 +38,36 @@ const GATHER_MAX_BYTES = 4096;
 const GATHER_MAX_BUFFER_BYTES = 4000;
 
 /**
- * The sends of one tick: their frames are corked together and leave in one writev, so they reach
- * the kernel (or fail) together, and one promise serves them all instead of one per send.
+ * The sends of one tick (the first frame leaves at once, the others together at the tick's end): one
+ * promise serves them all instead of one per send, settled once every one of them reached the
+ * kernel, or rejected with the first failure.
  * Sealed when the tick's writes are uncorked; settles once sealed and every frame has settled.
  */
 export class SendBatch implements WriteSink {
-  readonly promise: Promise<void>;
-  private resolve!: () => void;
-  private reject!: (error: unknown) => void;
+  private made: Promise<void> | undefined;
+  private resolve: (() => void) | undefined;
+  private reject: ((error: unknown) => void) | undefined;
   private pending = 0;
   private sealed = false;
+  private finished = false;
   private failure: RxTcpHubError | undefined;
 
-  constructor() {
-    this.promise = new Promise<void>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+  /**
+   * Made when first asked for, which `send` does after its frame was written: a lone reply's
+   * promise costs nothing before it leaves.
+   */
+  get promise(): Promise<void> {
+    if (this.made === undefined) {
+      if (this.finished) {
+        this.made = this.failure ? Promise.reject(this.failure) : Promise.resolve();
+      } else {
+        this.made = new Promise<void>((resolve, reject) => {
+          this.resolve = resolve;
+          this.reject = reject;
+        });
+      }
+    }
+    return this.made;
   }
 
   /** One more frame joins this batch. */
@@ -79,8 +92,9 @@ export class SendBatch implements WriteSink {
   }
 
   private finish(): void {
-    if (this.failure) this.reject(this.failure);
-    else this.resolve();
+    this.finished = true;
+    if (this.failure) this.reject?.(this.failure);
+    else this.resolve?.();
   }
 }
 
@@ -90,6 +104,14 @@ export class SendBatch implements WriteSink {
  */
 export class FrameWriter {
   private corked = false;
+  /**
+   * The tick's first frame has not been written yet. It leaves at once, in one write, and only then
+   * is the socket corked: a lone reply reaches the kernel before whatever its caller does next, and
+   * the frames that follow it in the same tick wait for the tick's end to leave together.
+   */
+  private eager = false;
+  /** This writer corked the socket for the rest of the tick (after its first frame). */
+  private socketCorked = false;
   /** The promise the sends of this tick share (see `SendBatch`). */
   private batch: SendBatch | undefined;
   /**
@@ -129,9 +151,10 @@ export class FrameWriter {
   /** Starts the tick's batch if none is open; true when this call started it. */
   cork(): boolean {
     if (this.corked) return false;
-    // Writes made in one tick leave together: gathered, and as one writev.
+    // The first frame leaves at once; the writes made after it in this tick leave together:
+    // gathered, and as one writev.
     this.corked = true;
-    this.socket.cork();
+    this.eager = true;
     process.nextTick(FrameWriter.uncork, this);
     return true;
   }
@@ -148,6 +171,23 @@ export class FrameWriter {
 
   /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
   frame(frame: Frame, first: unknown, second: unknown): void {
+    if (!this.eager) return this.queueFrame(frame, first, second);
+    const parts = frame.length > 1;
+    if (parts) this.socket.cork(); // its parts leave in one writev
+    this.queueFrame(frame, first, second);
+    this.leaveNow(parts);
+  }
+
+  /** `frame` for a frame given as its checked header text and content: the head is encoded in place. */
+  text(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
+    if (!this.eager) return this.queueText(text, textBytes, content, sink);
+    const parts = content.length > 0;
+    if (parts) this.socket.cork(); // head and content leave in one writev
+    this.queueText(text, textBytes, content, sink);
+    this.leaveNow(parts);
+  }
+
+  private queueFrame(frame: Frame, first: unknown, second: unknown): void {
     const head = frame[0]!;
     if (head.length <= GATHER_MAX_BYTES) {
       const at = this.reserve(head.length); // first: it may start a new gathering buffer
@@ -164,8 +204,7 @@ export class FrameWriter {
     this.writeOut(frame[last]!, first, second);
   }
 
-  /** `frame` for a frame given as its checked header text and content: the head is encoded in place. */
-  text(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
+  private queueText(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
     const at = this.reserve(PREFIX_BYTES + textBytes); // first: it may start a new gathering buffer
     writeFrameHead(this.gather, at, text, textBytes);
     if (content.length === 0) return this.expectGathered(sink, 0);
@@ -181,7 +220,8 @@ export class FrameWriter {
     this.gatherStart = end;
     const settles = this.gatherCompletions > 0;
     this.gatherCompletions = 0;
-    const chunk = this.gather.subarray(start, end);
+    const gather = this.gather;
+    const chunk = start === 0 && end === gather.length ? gather : gather.subarray(start, end);
     if (!settles) {
       this.socket.write(chunk);
       return;
@@ -190,15 +230,27 @@ export class FrameWriter {
     this.socket.write(chunk, this.written);
   }
 
+  /** The tick's first frame, just queued, leaves now; the socket is corked for the rest of the tick. */
+  private leaveNow(corked: boolean): void {
+    this.eager = false;
+    this.flush();
+    if (corked) this.socket.uncork();
+    this.socket.cork();
+    this.socketCorked = true;
+  }
+
   private static uncork(writer: FrameWriter): void {
     writer.corked = false;
+    writer.eager = false;
+    const socketCorked = writer.socketCorked;
+    writer.socketCorked = false;
     const batch = writer.batch;
     writer.batch = undefined;
     writer.flush();
     // Let the gathering buffer go: what was written from it is the socket's to keep.
     writer.gather = EMPTY;
     writer.gatherStart = writer.gatherEnd = 0;
-    writer.socket.uncork();
+    if (socketCorked) writer.socket.uncork();
     batch?.seal();
   }
 

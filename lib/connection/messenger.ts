@@ -112,7 +112,15 @@ export class Messenger implements Target {
   /** The underlying byte stream; writing to it directly breaks the framing. */
   readonly socket: Transport;
   /** Scheduler time of the latest received message (the seed's `recv_time`); 0 before any. */
-  recvTime = 0;
+  get recvTime(): number {
+    // The clock is read once per chunk, after its messages were delivered (see `onData`), unless
+    // someone asks during their delivery: a reply then leaves without waiting for a clock read.
+    if (this.recvPending) {
+      this.recvPending = false;
+      this.recvAt = this.scheduler.now();
+    }
+    return this.recvAt;
+  }
   /** Scheduler time of the latest send (the seed's `send_time`); 0 before any. */
   sendTime = 0;
   /** The latest received message's header (the seed's `header`); kept only with `keepLatest: true`, else empty. */
@@ -147,7 +155,9 @@ export class Messenger implements Target {
    */
   private subscribers: readonly Subscriber<Message>[] = NO_SUBSCRIBERS;
   /** Scheduler time of the chunk being decoded. */
-  private now = 0;
+  private recvAt = 0;
+  /** A message was delivered from the current chunk and `recvAt` has not been read for it yet. */
+  private recvPending = false;
   /** Messages waiting for a first subscriber, from `inboxHead` on; made at the first one. */
   private inbox: Message[] | undefined;
   private inboxHead = 0;
@@ -289,14 +299,15 @@ export class Messenger implements Target {
       const body = frameContent(content);
       const text = frameHeadText(header, body.length, headSize);
       const textBytes = headSize.bytes;
-      this.admit(writer, PREFIX_BYTES + textBytes + body.length);
+      const started = this.admit(writer, PREFIX_BYTES + textBytes + body.length);
       writer.text(text, textBytes, body, batch);
+      this.stamp(started);
     } catch (error) {
       // Encoding, closed, queue full: this send fails alone, with nothing written.
       batch.remove();
       return Promise.reject(error);
     }
-    writer.keep(batch); // the socket is corked: the batch is sealed when the tick ends
+    writer.keep(batch); // the batch is sealed when the tick ends
     return batch.promise;
   }
 
@@ -321,8 +332,9 @@ export class Messenger implements Target {
   /** Checks and writes an encoded frame; `first`/`second` say whom to tell (see `FrameWriter`). */
   private enqueue(frame: Frame, first: unknown, second: unknown): void {
     const writer = (this.writer ??= this.makeWriter());
-    this.admit(writer, frame.length === 1 ? frame[0]!.length : frameLength(frame));
+    const started = this.admit(writer, frame.length === 1 ? frame[0]!.length : frameLength(frame));
     writer.frame(frame, first, second);
+    this.stamp(started);
   }
 
   private makeWriter(): FrameWriter {
@@ -330,11 +342,12 @@ export class Messenger implements Target {
   }
 
   /**
-   * Checks that a frame of `size` bytes may be queued, and counts it.
+   * Checks that a frame of `size` bytes may be queued, and counts it; true when it starts the tick's
+   * batch (see `FrameWriter.cork`).
    * @throws ConnectionClosedError, or QueueFullError (with `onQueueFull: 'close'`, after closing
    *   the connection as `slow-consumer`)
    */
-  private admit(writer: FrameWriter, size: number): void {
+  private admit(writer: FrameWriter, size: number): boolean {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
       throw new ConnectionClosedError(this.id);
     }
@@ -344,14 +357,18 @@ export class Messenger implements Target {
       if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
       throw error;
     }
-    if (writer.cork()) {
-      this.sendTime = this.scheduler.now();
-    } else if (!this.realClock) {
-      this.sendTime = this.scheduler.now();
-    }
-    this.activity.sent(this.sendTime);
     this.traffic.bytesOut += size;
     this.traffic.messagesOut++;
+    return writer.cork();
+  }
+
+  /**
+   * Records the time of a send, once its frame is queued: a tick's first frame has left by then,
+   * so the clock is read after it, not before. `started` is true for the tick's first send.
+   */
+  private stamp(started: boolean): void {
+    if (started || !this.realClock) this.sendTime = this.scheduler.now();
+    this.activity.sent(this.sendTime);
   }
 
   /**
@@ -518,22 +535,28 @@ export class Messenger implements Target {
     const traffic = this.traffic;
     const before = traffic.messagesIn;
     traffic.bytesIn += chunk.length;
-    // One clock read per chunk: the messages it completes all arrived at this instant.
-    this.now = this.scheduler.now();
     try {
       this.decoder.push(chunk, (this.onMessage ??= (message) => this.deliver(message)));
     } catch (error) {
+      void this.recvTime; // the messages delivered before the error
       if (error instanceof ProtocolError) this.close(CloseReasonKind.ProtocolError, error);
       else throw error;
       return;
     }
-    this.activity.received(this.now, traffic.messagesIn !== before, this.decoder.atBoundary);
+    // One clock read per chunk, once its messages were delivered: they all arrived at this
+    // instant, and a reply sent from a subscriber left before the read.
+    const now = this.scheduler.now();
+    if (this.recvPending) {
+      this.recvPending = false;
+      this.recvAt = now;
+    }
+    this.activity.received(now, traffic.messagesIn !== before, this.decoder.atBoundary);
   }
 
   private deliver(message: Message): void {
     if (this.reason !== undefined) return;
     this.traffic.messagesIn++;
-    this.recvTime = this.now;
+    this.recvPending = true;
     if (isCheck(message)) {
       // The seed's connection check is consumed here, whatever else it carries.
       if (message.header['ping'] !== undefined || message.header['pong'] !== undefined) this.onCheck(message.header);
