@@ -105,9 +105,10 @@ export class SendBatch implements WriteSink {
 export class FrameWriter {
   private corked = false;
   /**
-   * The tick's first frame has not been written yet. It leaves at once, in one write, and only then
-   * is the socket corked: a lone reply reaches the kernel before whatever its caller does next, and
-   * the frames that follow it in the same tick wait for the tick's end to leave together.
+   * The tick's first frame has not been written yet. A `send` (`text`) that is first leaves at
+   * once, in one write, and only then is the socket corked: a lone reply reaches the kernel before
+   * whatever its caller does next, and the frames that follow it in the same tick wait for the
+   * tick's end to leave together. An encoded frame (`frame`: the hub's fan-out) corks at once.
    */
   private eager = false;
   /** This writer corked the socket for the rest of the tick (after its first frame). */
@@ -171,11 +172,14 @@ export class FrameWriter {
 
   /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
   frame(frame: Frame, first: unknown, second: unknown): void {
-    if (!this.eager) return this.queueFrame(frame, first, second);
-    const parts = frame.length > 1;
-    if (parts) this.socket.cork(); // its parts leave in one writev
+    if (this.eager) {
+      // A fan-out (broadcast, multicast) puts many frames on each target in a tick: they all wait
+      // for the tick's end and leave in one write per target.
+      this.eager = false;
+      this.socket.cork();
+      this.socketCorked = true;
+    }
     this.queueFrame(frame, first, second);
-    this.leaveNow(parts);
   }
 
   /** `frame` for a frame given as its checked header text and content: the head is encoded in place. */
