@@ -13,7 +13,7 @@ export interface BenchOptions {
   readonly fromSource: boolean;
   /** MiB of live objects each worker holds before it starts (0: none): an application-sized heap. */
   readonly heapMiB: number;
-  /** Leave CPU idle states as they are instead of holding them off for the run (see idle-states.ts). */
+  /** Leave CPU idle states as they are during ping-pong instead of holding them off (see idle-states.ts). */
   readonly keepIdleStates: boolean;
 }
 
@@ -34,8 +34,8 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
                        .bench/dist/ (what the package ships; the default)
   --heap <MiB>         every worker (of every implementation) first fills its heap with this many
                        MiB of live objects, as an application's would be (default 0: bare workers)
-  --keep-idle-states   leave CPU idle states on (by default the run holds them off through
-                       /dev/cpu_dma_latency where it may: see tests/bench/idle-states.ts)
+  --keep-idle-states   leave CPU idle states on during ping-pong too (by default they are held
+                       off there, through /dev/cpu_dma_latency where allowed: see idle-states.ts)
   --cpu-prof           write a CPU profile of every worker to .bench/profiles/
                        (summarise one: npx tsx tests/bench/profile-top.ts .bench/profiles/<scenario>-<impl>-<role>)
   --help               this text

@@ -34,7 +34,8 @@ const started = Date.now();
 // The workers inherit the environment (see worker.ts).
 if (options.heapMiB > 0) process.env['RX_TCP_HUB_BENCH_HEAP_MB'] = String(options.heapMiB);
 const machine = describeMachine();
-const idleStates = options.keepIdleStates ? 'left on (--keep-idle-states)' : holdIdleStatesOff();
+/** What the latency scenarios did with CPU idle states (see idle-states.ts); set when one runs. */
+let idleStates = 'as the machine has them';
 const profileDir = options.cpuProf ? join(ROOT, '.bench', 'profiles') : undefined;
 if (profileDir) {
   // Profiles of an earlier run would mix with this one's: profile-top reads the busiest file of a folder.
@@ -51,7 +52,7 @@ const context: RunContext = {
 
 context.log(
   `rx-tcp-hub bench (${options.quick ? 'quick' : 'full'}): ${machine.cores} cores (${machine.cpu}), Node ${machine.node}, ` +
-    `load ${machine.loadAtStart.join(' ')}, CPU idle states ${idleStates}`,
+    `load ${machine.loadAtStart.join(' ')}`,
 );
 // The workers inherit the environment: set, they import the compiled library; unset, lib/*.ts.
 if (options.fromSource) {
@@ -74,6 +75,11 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
   const report: ScenarioReport = { scenario, params: scenario.params(context), results: new Map() };
   reports.push(report);
   const sessions = new Map<ImplName, Session>();
+  const hold = scenario.holdsIdleStatesOff && !options.keepIdleStates ? holdIdleStatesOff() : undefined;
+  if (scenario.holdsIdleStatesOff) {
+    idleStates = `${hold?.description ?? 'left on (--keep-idle-states)'} during ping-pong, as the machine has them elsewhere`;
+    context.log(`  CPU idle states ${hold?.description ?? 'left on (--keep-idle-states)'}`);
+  }
   const fail = (impl: ImplName, error: unknown): void => {
     report.results.get(impl)!.failed ??= (error as Error).message;
   };
@@ -88,11 +94,19 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
   // Round r starts at the r-th implementation, so none is always first or last.
   const rounds = scenario.rounds?.(context) ?? context.repeats;
   for (let r = 0; r < rounds; r++) {
+    // A fresh pair of processes every `roundsPerPair` rounds (see Scenario.roundsPerPair).
+    const renew = scenario.roundsPerPair !== undefined && r > 0 && r % scenario.roundsPerPair === 0;
     for (let i = 0; i < options.impls.length; i++) {
       const impl = options.impls[(r + i) % options.impls.length]!;
-      const session = sessions.get(impl);
+      let session = sessions.get(impl);
       if (!session) continue;
       try {
+        if (renew) {
+          sessions.delete(impl);
+          await session.close();
+          session = await scenario.open(impl, context, report.results.get(impl)!);
+          sessions.set(impl, session);
+        }
         await session.round();
       } catch (error) {
         fail(impl, error);
@@ -102,6 +116,7 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
     }
   }
   for (const session of sessions.values()) await session.close();
+  hold?.release();
   for (const [impl, result] of report.results) {
     if (result.failed || result.errors > 0) failures++;
     const figures = scenario.metrics

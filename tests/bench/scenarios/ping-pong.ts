@@ -11,6 +11,7 @@ export function pingPong(sizes: { full: number; quick: number }): Scenario {
   return {
     id: 'ping-pong',
     title: 'ping-pong',
+    holdsIdleStatesOff: true,
     metrics: [
       { key: 'p50', label: 'ping-pong p50', unit: 'µs', better: 'lower' },
       { key: 'p99', label: 'ping-pong p99', unit: 'µs', better: 'lower' },

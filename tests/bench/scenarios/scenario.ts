@@ -65,6 +65,15 @@ export interface Scenario {
   params(context: RunContext): Record<string, number>;
   /** How many measured rounds it takes (default: `context.repeats`). */
   rounds?(context: RunContext): number;
+  /**
+   * Measured rounds per pair of processes: after that many, the runner closes the session and opens
+   * a new one (warm-up included). Default: one pair for every round. A pair of processes can stay
+   * slow or fast for its whole life (where its memory landed, which CPUs its threads share), so the
+   * rows whose rounds spread the most sample several pairs instead of trusting one.
+   */
+  readonly roundsPerPair?: number;
+  /** A latency scenario: CPU idle states are held off while it runs (see idle-states.ts). */
+  readonly holdsIdleStatesOff?: boolean;
   /** Starts an implementation's processes and warms them up. */
   open(impl: ImplName, context: RunContext, result: ImplResult): Promise<Session>;
 }
@@ -113,8 +122,9 @@ export async function openPair(options: PairOptions, context: RunContext, result
     if (serverReport) result.serverMaxRssKiB = Math.max(result.serverMaxRssKiB ?? 0, serverReport.maxRssKiB);
     if (clientReport) result.clientMaxRssKiB = Math.max(result.clientMaxRssKiB ?? 0, clientReport.maxRssKiB);
     if (serverReport && clientReport) {
-      const gc = ({ majorGcs, gcMs }: StopReport) => ({ majorGcs, gcMs: Math.round(gcMs) });
-      result.gc = { server: gc(serverReport), client: gc(clientReport) };
+      // Summed over every pair the scenario opened for this implementation (see `roundsPerPair`).
+      const gc = ({ majorGcs, gcMs }: StopReport, sum = { majorGcs: 0, gcMs: 0 }) => ({ majorGcs: sum.majorGcs + majorGcs, gcMs: sum.gcMs + Math.round(gcMs) });
+      result.gc = { server: gc(serverReport, result.gc?.server), client: gc(clientReport, result.gc?.client) };
     }
   };
   try {

@@ -14,6 +14,8 @@ export interface ThroughputSizes {
   readonly quick: number;
   /** Measured rounds per `repeats` (default 1): the rows whose rounds spread the most take more. */
   readonly roundsPerRepeat?: number;
+  /** See `Scenario.roundsPerPair`. */
+  readonly roundsPerPair?: number;
 }
 
 export function throughput(id: string, title: string, sizes: ThroughputSizes): Scenario {
@@ -29,11 +31,12 @@ export function throughput(id: string, title: string, sizes: ThroughputSizes): S
       repeats: context.repeats * (sizes.roundsPerRepeat ?? 1),
     }),
     rounds: (context) => context.repeats * (sizes.roundsPerRepeat ?? 1),
+    ...(sizes.roundsPerPair !== undefined ? { roundsPerPair: sizes.roundsPerPair } : {}),
     async open(impl, context, result) {
       const count = context.quick ? sizes.quick : sizes.full;
       const { server, client, stop } = await openPair({ scenario: id, impl, mode: 'throughput', connections: () => 1 }, context, result);
-      const rounds: { messages: number; seconds: number }[] = [];
-      result.extra['rounds'] = rounds;
+      // Every pair's rounds in one list (a scenario may open several pairs: see roundsPerPair).
+      const rounds = (result.extra['rounds'] ??= []) as { messages: number; seconds: number }[];
       const round = async (n: number): Promise<{ messages: number; seconds: number }> => {
         await server.call({ cmd: 'arm', type: 'chat', size: sizes.size, total: n }, context.timeoutMs);
         const sending = client.call<Timed>({ cmd: 'send', count: n, size: sizes.size }, context.timeoutMs);
