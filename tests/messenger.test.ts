@@ -8,7 +8,7 @@ import { createServer, connect as netConnect, type AddressInfo } from 'node:net'
 import { TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import test from 'ava';
-import { firstValueFrom, take, toArray, type Observable } from 'rxjs';
+import { asyncScheduler, firstValueFrom, take, toArray, type Observable, type SchedulerLike } from 'rxjs';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
 import { Messenger } from '../lib/connection/messenger.js';
 import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFailedError } from '../lib/errors.js';
@@ -192,6 +192,35 @@ test('with keepLatest, header, body, recvTime and sendTime follow the latest mes
   await second;
   t.deepEqual({ ...peer.header }, { info: 'two' });
   t.is(peer.body.length, 0, 'a message without content leaves an empty body');
+});
+
+test('recvTime is the clock when a message arrived, whether read during its delivery or after it', async (t) => {
+  let clock = 100;
+  const scheduler: SchedulerLike = { now: () => clock, schedule: asyncScheduler.schedule.bind(asyncScheduler) as SchedulerLike['schedule'] };
+  const [a, b] = messengerPair({ scheduler });
+  t.teardown(() => {
+    a.close();
+    b.close();
+  });
+  const readDuring: number[] = [];
+  const delivered: string[] = [];
+  const subscription = b.messages$.subscribe(({ header }) => {
+    if (header['read'] === 'during') readDuring.push(b.recvTime);
+    delivered.push(header['read']!);
+  });
+  t.teardown(() => subscription.unsubscribe());
+
+  await a.send({ read: 'during' });
+  await waitFor(() => delivered.length === 1, 'the first message');
+  clock = 200;
+  t.deepEqual(readDuring, [100], 'read inside the subscriber: the clock as the message arrived');
+  t.is(b.recvTime, 100, 'and it stays that');
+
+  clock = 300;
+  await a.send({ read: 'after' });
+  await waitFor(() => delivered.length === 2, 'the second message');
+  clock = 400;
+  t.is(b.recvTime, 300, 'read after the delivery: still the clock as it arrived');
 });
 
 test('closed$ emits exactly one reason then completes, and a late subscriber still gets it', async (t) => {

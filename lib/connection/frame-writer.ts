@@ -1,9 +1,10 @@
 /**
- * A connection's write path, below the Messenger's checks: the first frame of a tick leaves at
- * once, and the writes after it in the same tick are corked and leave together. Frame heads are gathered into small pooled buffers (a `send` encodes straight
- * into them) and handed to the socket as one write each; content is written as it is, never
- * copied; one shared write callback settles, in order, every frame a write carries; the `send()`
- * calls of one tick share one Promise.
+ * A connection's write path, below the Messenger's checks: a `send` that is the first frame of its
+ * tick leaves at once, and the writes after it in the same tick are corked and leave together.
+ * Frame heads are gathered into small pooled buffers (a `send` encodes straight into them) and
+ * handed to the socket as one write each; content is written as it is, never copied; one shared
+ * write callback settles, in order, every frame a write carries; the `send()` calls of one tick
+ * share one Promise.
  */
 import type { Duplex } from 'node:stream';
 import type { RxTcpHubError, SendFailedError } from '../errors.js';

@@ -115,10 +115,7 @@ export class Messenger implements Target {
   get recvTime(): number {
     // The clock is read once per chunk, after its messages were delivered (see `onData`), unless
     // someone asks during their delivery: a reply then leaves without waiting for a clock read.
-    if (this.recvPending) {
-      this.recvPending = false;
-      this.recvAt = this.scheduler.now();
-    }
+    if (this.recvPending) this.received(this.scheduler.now());
     return this.recvAt;
   }
   /** Scheduler time of the latest send (the seed's `send_time`); 0 before any. */
@@ -538,7 +535,7 @@ export class Messenger implements Target {
     try {
       this.decoder.push(chunk, (this.onMessage ??= (message) => this.deliver(message)));
     } catch (error) {
-      void this.recvTime; // the messages delivered before the error
+      if (this.recvPending) this.received(this.scheduler.now()); // the messages before the error
       if (error instanceof ProtocolError) this.close(CloseReasonKind.ProtocolError, error);
       else throw error;
       return;
@@ -546,11 +543,14 @@ export class Messenger implements Target {
     // One clock read per chunk, once its messages were delivered: they all arrived at this
     // instant, and a reply sent from a subscriber left before the read.
     const now = this.scheduler.now();
-    if (this.recvPending) {
-      this.recvPending = false;
-      this.recvAt = now;
-    }
+    if (this.recvPending) this.received(now);
     this.activity.received(now, traffic.messagesIn !== before, this.decoder.atBoundary);
+  }
+
+  /** The messages delivered since the clock was last read for them arrived at `now`. */
+  private received(now: number): void {
+    this.recvPending = false;
+    this.recvAt = now;
   }
 
   private deliver(message: Message): void {
