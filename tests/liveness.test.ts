@@ -19,12 +19,14 @@ import { testScheduler } from './helpers/marbles.js';
  * `s` a frame sent.
  */
 function play(activity: Activity, scheduler: TestScheduler, events$: Observable<string>): void {
+  // As a Messenger does: the clock only when the activity says it needs it, else a time that is wrong.
+  const receive = (completed: boolean, atBoundary: boolean): void =>
+    activity.received(activity.needsTime(completed, atBoundary) ? scheduler.now() : -1000, completed, atBoundary);
   events$.subscribe((event) => {
-    const now = scheduler.now();
-    if (event === 'r') activity.received(now, true, true);
-    else if (event === 'p') activity.received(now, false, false);
-    else if (event === 'f') activity.received(now, true, false);
-    else if (event === 's') activity.sent(now);
+    if (event === 'r') receive(true, true);
+    else if (event === 'p') receive(false, false);
+    else if (event === 'f') receive(true, false);
+    else if (event === 's') activity.sent(scheduler.now());
   });
 }
 
@@ -34,6 +36,22 @@ const signals = {
   x: CloseReasonKind.FrameTimeout,
   m: CloseReasonKind.FirstMessageTimeout,
 } as const;
+
+test('the middle chunks of a large frame need no clock read, unless an idle deadline watches every byte', (t) => {
+  const activity = new Activity();
+  t.true(activity.needsTime(false, false), 'a frame starts');
+  activity.received(5, false, false);
+  t.is(activity.frameStartedAt, 5);
+  t.false(activity.needsTime(false, false), 'the same frame goes on');
+  t.false(activity.needsTime(true, true), 'it ends on a boundary');
+  t.true(activity.needsTime(true, false), 'it ends and the next one starts');
+  t.is(activity.receivedAt, -1, 'no idle deadline: the time of the latest bytes is not kept');
+  activity.watchesIdle = true;
+  t.true(activity.needsTime(false, false));
+  activity.received(9, false, false);
+  t.is(activity.receivedAt, 9);
+  t.is(activity.frameStartedAt, 5, 'the frame still started at 5');
+});
 
 // The watchdog, in virtual time (1 frame = 1 ms)
 

@@ -26,14 +26,25 @@ export class Activity {
   spoken = false;
   /** Set by the watchdog while it runs, to arm the frame deadline when a frame starts. */
   onFrameStart: { frameStarted(now: number): void } | undefined = undefined;
+  /** Set by a watchdog with an idle deadline: only then is `receivedAt` kept. */
+  watchesIdle = false;
+
+  /**
+   * Whether `received` needs the time for bytes with this outcome: with an idle deadline, or when a
+   * frame starts in them. A large frame's middle chunks need no clock read.
+   */
+  needsTime(completed: boolean, atBoundary: boolean): boolean {
+    return this.watchesIdle || (!atBoundary && (this.frameStartedAt < 0 || completed));
+  }
 
   /**
    * Records received bytes.
+   * @param now the time, read only when `needsTime` said so (anything else otherwise)
    * @param completed whether they finished at least one frame
    * @param atBoundary whether the input now ends exactly on a frame boundary
    */
   received(now: number, completed: boolean, atBoundary: boolean): void {
-    this.receivedAt = now;
+    if (this.watchesIdle) this.receivedAt = now;
     if (completed) this.spoken = true;
     if (atBoundary) {
       this.frameStartedAt = -1;
@@ -130,6 +141,7 @@ export class Watchdog {
     this.connectCheckDue = this.connectCheckMs > 0;
     // The one event that can bring a deadline nearer: a frame starting while the timer sleeps longer.
     if (this.frameMs > 0) activity.onFrameStart = this;
+    if (this.idleMs > 0) activity.watchesIdle = true;
     this.arm(this.nextWake(), this.startedAt);
   }
 

@@ -540,11 +540,19 @@ export class Messenger implements Target {
       else throw error;
       return;
     }
-    // One clock read per chunk, once its messages were delivered: they all arrived at this
-    // instant, and a reply sent from a subscriber left before the read.
-    const now = this.scheduler.now();
-    if (this.recvPending) this.received(now);
-    this.activity.received(now, traffic.messagesIn !== before, this.decoder.atBoundary);
+    // At most one clock read per chunk, once its messages were delivered (they all arrived at this
+    // instant, and a reply sent from a subscriber left before the read), and none for the middle
+    // chunks of a large frame unless an idle deadline watches every byte.
+    const completed = traffic.messagesIn !== before;
+    const atBoundary = this.decoder.atBoundary;
+    const activity = this.activity;
+    if (this.recvPending || activity.needsTime(completed, atBoundary)) {
+      const now = this.scheduler.now();
+      if (this.recvPending) this.received(now);
+      activity.received(now, completed, atBoundary);
+    } else {
+      activity.received(-1, completed, atBoundary);
+    }
   }
 
   /** The messages delivered since the clock was last read for them arrived at `now`. */
