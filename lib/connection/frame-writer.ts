@@ -112,8 +112,6 @@ export class FrameWriter {
    * tick's end to leave together. An encoded frame (`frame`: the hub's fan-out) corks at once.
    */
   private eager = false;
-  /** This writer corked the socket for the rest of the tick (after its first frame). */
-  private socketCorked = false;
   /** The promise the sends of this tick share (see `SendBatch`). */
   private batch: SendBatch | undefined;
   /**
@@ -153,8 +151,8 @@ export class FrameWriter {
   /** Starts the tick's batch if none is open; true when this call started it. */
   cork(): boolean {
     if (this.corked) return false;
-    // The first frame leaves at once; the writes made after it in this tick leave together:
-    // gathered, and as one writev.
+    // A send that comes first leaves at once (see `eager`); the writes after it in this tick leave
+    // together: gathered, and as one writev. The socket is corked once the first frame is queued.
     this.corked = true;
     this.eager = true;
     process.nextTick(FrameWriter.uncork, this);
@@ -178,7 +176,6 @@ export class FrameWriter {
       // for the tick's end and leave in one write per target.
       this.eager = false;
       this.socket.cork();
-      this.socketCorked = true;
     }
     this.queueFrame(frame, first, second);
   }
@@ -241,14 +238,13 @@ export class FrameWriter {
     this.flush();
     if (corked) this.socket.uncork();
     this.socket.cork();
-    this.socketCorked = true;
   }
 
   private static uncork(writer: FrameWriter): void {
     writer.corked = false;
+    // Corked once the tick's first frame was queued; a tick that queued none left it uncorked.
+    const socketCorked = !writer.eager;
     writer.eager = false;
-    const socketCorked = writer.socketCorked;
-    writer.socketCorked = false;
     const batch = writer.batch;
     writer.batch = undefined;
     writer.flush();

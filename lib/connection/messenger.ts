@@ -546,13 +546,9 @@ export class Messenger implements Target {
     const completed = traffic.messagesIn !== before;
     const atBoundary = this.decoder.atBoundary;
     const activity = this.activity;
-    if (this.recvPending || activity.needsTime(completed, atBoundary)) {
-      const now = this.scheduler.now();
-      if (this.recvPending) this.received(now);
-      activity.received(now, completed, atBoundary);
-    } else {
-      activity.received(-1, completed, atBoundary);
-    }
+    const now = this.recvPending || activity.needsTime(completed, atBoundary) ? this.scheduler.now() : -1;
+    if (this.recvPending) this.received(now);
+    activity.received(now, completed, atBoundary);
   }
 
   /** The messages delivered since the clock was last read for them arrived at `now`. */
