@@ -328,7 +328,7 @@ test('decodes what the encoder wrote, for assorted headers and contents', (t) =>
   t.deepEqual(decode([Buffer.concat(chunks)]), want);
 });
 
-test('large contents arrive whole however their chunks fall, filled as they come once half has arrived', (t) => {
+test('large contents arrive whole however their chunks fall, gathered or filled as they come', (t) => {
   const sizes = [256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024 + 3];
   // Random bytes: a chunk copied to the wrong place inside a content cannot go unnoticed.
   const contents = sizes.map((size) => randomBytes(size));
@@ -352,12 +352,48 @@ test('large contents arrive whole however their chunks fall, filled as they come
   }
 });
 
-test('input that ends while a large content is being filled names the bytes still missing', (t) => {
-  const frame = frameBytes({ big: 1 }, Buffer.alloc(300_000, 9));
+/** How many received chunks the decoder still holds (a peek at its private state). */
+function heldChunks(decoder: FrameDecoder): number {
+  const state = decoder as unknown as { chunks: Buffer[]; first: number };
+  return state.chunks.length - state.first;
+}
+
+test('a content that trickles in tiny reads is copied as they come, so it never holds more than 129 of them', (t) => {
+  const content = randomBytes(300_000);
+  const frame = frameBytes({ slow: 1 }, content);
   const decoder = new FrameDecoder();
-  decoder.push(frame.subarray(0, 200_000), () => t.fail('nothing is whole yet'));
-  t.is(decoder.bufferedBytes, 200_000);
-  const error = t.throws(() => decoder.end(), { instanceOf: ProtocolError });
-  t.is(error?.code, ErrorCode.TruncatedFrame);
-  t.regex(error!.message, new RegExp(`${frame.length - 200_000} byte\\(s\\) short`));
+  const got: Message[] = [];
+  let mostHeld = 0;
+  for (let at = 0; at < frame.length; at += 100) {
+    decoder.push(frame.subarray(at, at + 100), (m) => got.push(m));
+    mostHeld = Math.max(mostHeld, heldChunks(decoder));
+  }
+  t.is(got.length, 1);
+  t.true(got[0]!.content.equals(content));
+  t.true(mostHeld <= 129, `held ${mostHeld} chunks`);
+  t.true(decoder.atBoundary);
+});
+
+test('a content that comes in a few large reads is gathered and copied once at its end', (t) => {
+  const content = randomBytes(1 << 20);
+  const frame = frameBytes({ fast: 1 }, content);
+  const decoder = new FrameDecoder();
+  const got: Message[] = [];
+  for (let at = 0; at < frame.length - (1 << 16); at += 1 << 16) decoder.push(frame.subarray(at, at + (1 << 16)), () => t.fail('not whole yet'));
+  t.is(heldChunks(decoder), 16, 'every read is still held, none copied yet');
+  decoder.push(frame.subarray(16 << 16), (m) => got.push(m));
+  t.is(heldChunks(decoder), 0);
+  t.true(got[0]!.content.equals(content));
+});
+
+test('input that ends while a large content is being gathered or filled names the bytes still missing', (t) => {
+  const frame = frameBytes({ big: 1 }, Buffer.alloc(300_000, 9));
+  for (const piece of [200_000, 1_000]) {
+    const decoder = new FrameDecoder();
+    for (let at = 0; at < 200_000; at += piece) decoder.push(frame.subarray(at, at + piece), () => t.fail('nothing is whole yet'));
+    t.is(decoder.bufferedBytes, 200_000, `in pieces of ${piece}`);
+    const error = t.throws(() => decoder.end(), { instanceOf: ProtocolError });
+    t.is(error?.code, ErrorCode.TruncatedFrame);
+    t.regex(error!.message, new RegExp(`${frame.length - 200_000} byte\\(s\\) short`));
+  }
 });

@@ -27,11 +27,15 @@ const C = CONTENT_LENGTH_KEY.charCodeAt(0);
 const L = CONTENT_LENGTH_KEY.charCodeAt(1);
 const ZERO = 0x30;
 /**
- * A content at least this large is copied into its own buffer as its chunks come, once half of it
- * has arrived: each chunk can then go at once instead of all of them living until the last, and
- * the memory held never passes what arrived by more than the half still to come.
+ * A content's chunks are kept as they come and copied into it once, when its last byte arrives,
+ * unless more than this many chunks wait for it: then the content is made, the waiting chunks are
+ * copied in, and each later chunk as it comes. Gathering first is the faster way (a 1 MiB content
+ * comes in about 16 reads of 64 KiB; copying each read as it came cost 10-20% of the 1 MiB
+ * throughput against the benchmark's reference, which gathers). The bound keeps a peer that
+ * trickles a content in tiny reads from making us hold a Buffer per read, and caps what the copy at
+ * the end holds twice: at most this many reads (8 MiB at Node's 64 KiB reads).
  */
-const FILL_MIN_BYTES = 256 * 1024;
+const FILL_AFTER_CHUNKS = 128;
 
 /**
  * Feeds on chunks and calls back with each complete message, in order.
@@ -50,7 +54,7 @@ export class FrameDecoder {
   private headerBytes = 0;
   private header: Header = EMPTY_HEADER;
   private contentBytes = 0;
-  /** The content being filled as its chunks come (see `FILL_MIN_BYTES`), and how much of it is. */
+  /** The content being filled as its chunks come (see `FILL_AFTER_CHUNKS`), and how much of it is. */
   private partial: Buffer | undefined;
   private filled = 0;
 
@@ -185,13 +189,13 @@ export class FrameDecoder {
     return contentLength;
   }
 
-  /** The frame's content once it has all arrived, else undefined (filling it as it comes when large). */
+  /** The frame's content once it has all arrived, else undefined (filling it as it comes once many chunks wait). */
   private takeContent(): Buffer | undefined {
     const n = this.contentBytes;
     let partial = this.partial;
     if (partial === undefined) {
       if (this.available >= n) return this.take(n);
-      if (n < FILL_MIN_BYTES || 2 * this.available < n) return undefined;
+      if (this.chunks.length - this.first <= FILL_AFTER_CHUNKS) return undefined;
       partial = this.partial = Buffer.allocUnsafe(n);
       this.filled = 0;
     }
