@@ -386,6 +386,33 @@ test('a content that comes in a few large reads is gathered and copied once at i
   t.true(got[0]!.content.equals(content));
 });
 
+test('a content read in small but not tiny pieces is still gathered, so the reads are copied once', (t) => {
+  const content = randomBytes(1 << 20);
+  const frame = frameBytes({ medium: 1 }, content);
+  const decoder = new FrameDecoder();
+  const got: Message[] = [];
+  const piece = 4096;
+  const last = frame.length - 1;
+  for (let at = 0; at < last; at += piece) decoder.push(frame.subarray(at, Math.min(at + piece, last)), () => t.fail('not whole yet'));
+  t.true(heldChunks(decoder) > 250, `held ${heldChunks(decoder)} chunks`);
+  decoder.push(frame.subarray(last), (m) => got.push(m));
+  t.true(got[0]!.content.equals(content));
+});
+
+test('a content over 8 MiB is filled once 8 MiB of it has arrived, so the end never holds it twice', (t) => {
+  const content = randomBytes(9 << 20);
+  const frame = frameBytes({ huge: 1 }, content);
+  const decoder = new FrameDecoder({ maxContentBytes: 16 << 20 });
+  const got: Message[] = [];
+  let mostHeld = 0;
+  for (let at = 0; at < frame.length; at += 1 << 16) {
+    decoder.push(frame.subarray(at, at + (1 << 16)), (m) => got.push(m));
+    mostHeld = Math.max(mostHeld, heldChunks(decoder));
+  }
+  t.true(got[0]!.content.equals(content));
+  t.true(mostHeld <= 130, `held ${mostHeld} chunks of 64 KiB`);
+});
+
 test('input that ends while a large content is being gathered or filled names the bytes still missing', (t) => {
   const frame = frameBytes({ big: 1 }, Buffer.alloc(300_000, 9));
   for (const piece of [200_000, 1_000]) {

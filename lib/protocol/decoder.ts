@@ -27,15 +27,17 @@ const C = CONTENT_LENGTH_KEY.charCodeAt(0);
 const L = CONTENT_LENGTH_KEY.charCodeAt(1);
 const ZERO = 0x30;
 /**
- * A content's chunks are kept as they come and copied into it once, when its last byte arrives,
- * unless more than this many chunks wait for it: then the content is made, the waiting chunks are
- * copied in, and each later chunk as it comes. Gathering first is the faster way (a 1 MiB content
- * comes in about 16 reads of 64 KiB; copying each read as it came cost 10-20% of the 1 MiB
- * throughput against the benchmark's reference, which gathers). The bound keeps a peer that
- * trickles a content in tiny reads from making us hold a Buffer per read, and caps what the copy at
- * the end holds twice: at most this many reads (8 MiB at Node's 64 KiB reads).
+ * A content that spans several chunks is gathered: its chunks are kept as they come and copied
+ * into it once, when its last byte arrives. Gathering is the faster way: copying each read into the
+ * content as it came cost 10-20% of the 1 MiB throughput in the benchmark, whose reference
+ * gathers. Two bounds switch a content to filling (made at once, the waiting chunks copied in, each
+ * later chunk as it comes): `FILL_AFTER_BYTES` gathered, which caps what the copy at the end holds
+ * twice; and more than `TRICKLE_CHUNKS` chunks averaging under `TRICKLE_BYTES`, a peer trickling
+ * tiny segments, which would otherwise make us hold a Buffer (a few hundred bytes) per read.
  */
-const FILL_AFTER_CHUNKS = 128;
+const FILL_AFTER_BYTES = 8 * 1024 * 1024;
+const TRICKLE_CHUNKS = 128;
+const TRICKLE_BYTES = 1024;
 
 /**
  * Feeds on chunks and calls back with each complete message, in order.
@@ -54,7 +56,7 @@ export class FrameDecoder {
   private headerBytes = 0;
   private header: Header = EMPTY_HEADER;
   private contentBytes = 0;
-  /** The content being filled as its chunks come (see `FILL_AFTER_CHUNKS`), and how much of it is. */
+  /** The content being filled as its chunks come (see `FILL_AFTER_BYTES`), and how much of it is. */
   private partial: Buffer | undefined;
   private filled = 0;
 
@@ -189,13 +191,15 @@ export class FrameDecoder {
     return contentLength;
   }
 
-  /** The frame's content once it has all arrived, else undefined (filling it as it comes once many chunks wait). */
+  /** The frame's content once it has all arrived, else undefined (see `FILL_AFTER_BYTES` for when it is filled as it comes). */
   private takeContent(): Buffer | undefined {
     const n = this.contentBytes;
     let partial = this.partial;
     if (partial === undefined) {
       if (this.available >= n) return this.take(n);
-      if (this.chunks.length - this.first <= FILL_AFTER_CHUNKS) return undefined;
+      const waiting = this.chunks.length - this.first;
+      const trickle = waiting > TRICKLE_CHUNKS && this.available < waiting * TRICKLE_BYTES;
+      if (this.available < FILL_AFTER_BYTES && !trickle) return undefined;
       partial = this.partial = Buffer.allocUnsafe(n);
       this.filled = 0;
     }
