@@ -413,6 +413,20 @@ test('a content over 8 MiB is filled once 8 MiB of it has arrived, so the end ne
   t.true(mostHeld <= 130, `held ${mostHeld} chunks of 64 KiB`);
 });
 
+test('a connection that streams frames which never end where a read ends keeps a short list of chunks', (t) => {
+  const frame = frameBytes({ n: 1 }, Buffer.alloc(100_003, 1));
+  const stream = Buffer.concat(Array.from({ length: 300 }, () => frame));
+  const decoder = new FrameDecoder();
+  let got = 0;
+  let longest = 0;
+  for (let at = 0; at < stream.length; at += 1 << 16) {
+    decoder.push(stream.subarray(at, at + (1 << 16)), () => got++);
+    longest = Math.max(longest, (decoder as unknown as { chunks: Buffer[] }).chunks.length);
+  }
+  t.is(got, 300);
+  t.true(longest <= 40, `the list of chunks reached ${longest} slots`);
+});
+
 test('input that ends while a large content is being gathered or filled names the bytes still missing', (t) => {
   const frame = frameBytes({ big: 1 }, Buffer.alloc(300_000, 9));
   for (const piece of [200_000, 1_000]) {

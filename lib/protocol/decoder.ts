@@ -38,6 +38,8 @@ const ZERO = 0x30;
 const FILL_AFTER_BYTES = 8 * 1024 * 1024;
 const TRICKLE_CHUNKS = 128;
 const TRICKLE_BYTES = 1024;
+/** Consumed chunks leave the front of the list once there are this many (see `advance`). */
+const COMPACT_AFTER_CHUNKS = 32;
 
 /**
  * Feeds on chunks and calls back with each complete message, in order.
@@ -256,6 +258,11 @@ export class FrameDecoder {
       this.offset = 0;
       if (this.first === this.chunks.length) {
         this.chunks = [];
+        this.first = 0;
+      } else if (this.first >= COMPACT_AFTER_CHUNKS) {
+        // Frames rarely end where a read ends, so the list is seldom empty: without this it would
+        // grow by a slot per read for as long as the connection streams.
+        this.chunks = this.chunks.slice(this.first);
         this.first = 0;
       }
     }
