@@ -386,6 +386,23 @@ test('a content that comes in a few large reads is gathered and copied once at i
   t.true(got[0]!.content.equals(content));
 });
 
+test('a long header that trickles in one byte at a time is held in one merged chunk, not one per byte', (t) => {
+  const value = 'v'.repeat(60_000);
+  const frame = frameBytes({ long: value }, Buffer.from('body'));
+  const decoder = new FrameDecoder();
+  const got: Message[] = [];
+  let mostHeld = 0;
+  for (let at = 0; at < frame.length; at++) {
+    decoder.push(frame.subarray(at, at + 1), (m) => got.push(m));
+    mostHeld = Math.max(mostHeld, heldChunks(decoder));
+  }
+  t.is(got.length, 1);
+  t.is(got[0]!.header['long'], value);
+  t.is(got[0]!.content.toString(), 'body');
+  t.true(mostHeld <= 129, `held ${mostHeld} chunks`);
+  t.is(decoder.bufferedBytes, 0);
+});
+
 test('a content read in small but not tiny pieces is still gathered, so the reads are copied once', (t) => {
   const content = randomBytes(1 << 20);
   const frame = frameBytes({ medium: 1 }, content);

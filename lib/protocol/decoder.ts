@@ -33,7 +33,8 @@ const ZERO = 0x30;
  * gathers. Two bounds switch a content to filling (made at once, the waiting chunks copied in, each
  * later chunk as it comes): `FILL_AFTER_BYTES` gathered, which caps what the copy at the end holds
  * twice; and more than `TRICKLE_CHUNKS` chunks averaging under `TRICKLE_BYTES`, a peer trickling
- * tiny segments, which would otherwise make us hold a Buffer (a few hundred bytes) per read.
+ * tiny segments, which would otherwise make us hold a Buffer (a few hundred bytes) per read. A
+ * header that trickles in is merged into one chunk on the same bound.
  */
 const FILL_AFTER_BYTES = 8 * 1024 * 1024;
 const TRICKLE_CHUNKS = 128;
@@ -128,7 +129,10 @@ export class FrameDecoder {
       }
       if (this.state === State.Header) {
         const n = this.headerBytes;
-        if (this.available < n) return;
+        if (this.available < n) {
+          if (this.trickling()) this.merge();
+          return;
+        }
         const head = this.chunks[this.first];
         if (n > 0 && head!.length - this.offset >= n) {
           // The common case: the header lies in one chunk, and is read where it lies.
@@ -199,9 +203,7 @@ export class FrameDecoder {
     let partial = this.partial;
     if (partial === undefined) {
       if (this.available >= n) return this.take(n);
-      const waiting = this.chunks.length - this.first;
-      const trickle = waiting > TRICKLE_CHUNKS && this.available < waiting * TRICKLE_BYTES;
-      if (this.available < FILL_AFTER_BYTES && !trickle) return undefined;
+      if (this.available < FILL_AFTER_BYTES && !this.trickling()) return undefined;
       partial = this.partial = Buffer.allocUnsafe(n);
       this.filled = 0;
     }
@@ -210,6 +212,22 @@ export class FrameDecoder {
     this.partial = undefined;
     this.filled = 0;
     return partial;
+  }
+
+  /** More than `TRICKLE_CHUNKS` chunks wait, averaging under `TRICKLE_BYTES`: a peer trickling tiny segments. */
+  private trickling(): boolean {
+    const waiting = this.chunks.length - this.first;
+    return waiting > TRICKLE_CHUNKS && this.available < waiting * TRICKLE_BYTES;
+  }
+
+  /** Copies the waiting bytes of an unfinished header into one chunk, so that a trickle holds one Buffer, not one per read. */
+  private merge(): void {
+    const merged = Buffer.allocUnsafe(this.available);
+    this.copyInto(merged, 0, merged.length);
+    this.chunks = [merged];
+    this.first = 0;
+    this.offset = 0;
+    this.available = merged.length;
   }
 
   private readUInt16LE(): number {
