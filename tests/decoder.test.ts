@@ -328,12 +328,13 @@ test('decodes what the encoder wrote, for assorted headers and contents', (t) =>
   t.deepEqual(decode([Buffer.concat(chunks)]), want);
 });
 
-test('large contents arrive whole however their chunks fall, gathered or filled as they come', (t) => {
+test('large contents arrive whole however their chunks fall, whether gathered or filled as tiny reads come', (t) => {
   const sizes = [256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024 + 3];
   // Random bytes: a chunk copied to the wrong place inside a content cannot go unnoticed.
   const contents = sizes.map((size) => randomBytes(size));
   const stream = Buffer.concat(contents.flatMap((content, i) => [frameBytes({ n: i }, content), frameBytes({ small: i })]));
-  for (const piece of [1 << 16, 65_537, 100_003, 7_919]) {
+  // Pieces of 500 bytes trickle: those contents are filled as they come, the others gathered.
+  for (const piece of [1 << 16, 65_537, 100_003, 7_919, 500]) {
     const decoder = new FrameDecoder({ maxContentBytes: 2 << 20 });
     const got: Message[] = [];
     let heldMax = 0;
@@ -352,10 +353,15 @@ test('large contents arrive whole however their chunks fall, gathered or filled 
   }
 });
 
-/** How many received chunks the decoder still holds (a peek at its private state). */
+/** The decoder's private list of received chunks, from `first` on still unread (a peek for the memory bounds). */
+function chunkList(decoder: FrameDecoder): { chunks: Buffer[]; first: number } {
+  return decoder as unknown as { chunks: Buffer[]; first: number };
+}
+
+/** How many received chunks the decoder still holds. */
 function heldChunks(decoder: FrameDecoder): number {
-  const state = decoder as unknown as { chunks: Buffer[]; first: number };
-  return state.chunks.length - state.first;
+  const { chunks, first } = chunkList(decoder);
+  return chunks.length - first;
 }
 
 test('a content that trickles in tiny reads is copied as they come, so it never holds more than 129 of them', (t) => {
@@ -438,7 +444,7 @@ test('a connection that streams frames which never end where a read ends keeps a
   let longest = 0;
   for (let at = 0; at < stream.length; at += 1 << 16) {
     decoder.push(stream.subarray(at, at + (1 << 16)), () => got++);
-    longest = Math.max(longest, (decoder as unknown as { chunks: Buffer[] }).chunks.length);
+    longest = Math.max(longest, chunkList(decoder).chunks.length);
   }
   t.is(got, 300);
   t.true(longest <= 40, `the list of chunks reached ${longest} slots`);
