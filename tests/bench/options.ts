@@ -1,5 +1,5 @@
 /** The command line of `npm run bench`. */
-import { IMPL_NAMES, type ImplName } from './impls/index.js';
+import { DEFAULT_IMPLS, IMPL_NAMES, type ImplName } from './impls/index.js';
 import { SCENARIOS } from './scenarios/index.js';
 
 export interface BenchOptions {
@@ -27,7 +27,8 @@ export const USAGE = `npm run bench -- [options]       (or: npx tsx tests/bench/
                        (redis: broadcast across 2 hubs bridged through Redis next to one hub, run by
                        tests/bench/redis.ts; needs redis-server on the PATH, else it is skipped)
   --impl <names>       only these implementations, comma-separated: ${IMPL_NAMES.join(', ')}
-                       (ratios need net, reference (a), in the run)
+                       (default: all but net-loaded, a control: reference (a)'s code in processes
+                       that have loaded rx-tcp-hub too; ratios need net, reference (a), in the run)
   --repeats <n>        measured rounds per scenario (default 5, quick 2; idle: at most 3, quick 1)
   --json <path>        where to write the results (default .bench/results.json)
   --from-source        run rx-tcp-hub from lib/*.ts through tsx instead of compiled by tsc into
@@ -46,7 +47,7 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   let quick = false;
   let repeats: number | undefined;
   let scenarios = [...SCENARIO_IDS];
-  let impls: ImplName[] = [...IMPL_NAMES];
+  let impls: ImplName[] = [...DEFAULT_IMPLS];
   let jsonPath = '.bench/results.json';
   let cpuProf = false;
   let fromSource = false;
