@@ -11,7 +11,8 @@ import { throughput } from './throughput.js';
 
 export const SCENARIOS: readonly Scenario[] = [
   throughput('small', 'small messages', { size: 0, full: 2_000_000, quick: 100_000 }),
-  // The rounds of large contents spread widely (memory bandwidth shared with the host): twice as many.
+  // The rounds of large contents spread widely (memory bandwidth shared with the host): twice as many,
+  // each from a fresh pair of processes, since a pair keeps its speed for its whole life.
   throughput('64k', '64 KiB content', { size: 64 * 1024, full: 40_000, quick: 1_000, roundsPerRepeat: 2, roundsPerPair: 1 }),
   throughput('1m', '1 MiB content', { size: 1024 * 1024, full: 6_000, quick: 100, roundsPerRepeat: 2, roundsPerPair: 1 }),
   pingPong({ full: 5_000, quick: 1_000 }),
