@@ -68,8 +68,8 @@ export interface Scenario {
   /**
    * Measured rounds per pair of processes: after that many, the runner closes the session and opens
    * a new one (warm-up included). Default: one pair serves all the rounds. A pair of processes can
-   * stay slow or fast for its whole life (where its memory landed, which CPUs its threads share), so the
-   * rows whose rounds spread the most sample several pairs instead of trusting one.
+   * stay slow or fast for its whole life (where its memory landed, which CPUs its threads share),
+   * so the rows whose rounds spread the most sample several pairs instead of trusting one.
    */
   readonly roundsPerPair?: number;
   /** A latency scenario: CPU idle states are held off while it runs (see idle-states.ts). */
