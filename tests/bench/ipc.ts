@@ -1,5 +1,6 @@
 /** The messages between the runner and its worker processes. */
 import type { Mode } from './impls/types.js';
+import type { TallyResult } from './shared/tally.js';
 
 export type Request = { id: number } & (
   | { cmd: 'listen'; mode: Mode }
@@ -41,6 +42,19 @@ export interface StopReport {
   /** Full (mark-compact) garbage collections over the process's life, and all GC time, ms. */
   majorGcs: number;
   gcMs: number;
+}
+
+/** What the receiving process spent between `arm` and the end of its round (all its threads). */
+export interface RoundUsage {
+  /** User plus system CPU time, µs. */
+  cpuUs: number;
+  /** Minor page faults: memory touched for the first time since it came from the kernel. */
+  minorFaults: number;
+}
+
+/** What `collect` answers: the tally of the round and what receiving it cost the process. */
+export interface Collected extends TallyResult {
+  usage: RoundUsage;
 }
 
 /** What `send` and `broadcast` answer: `now()` before the first message and after the last was handed over. */

@@ -69,9 +69,24 @@ function ratio(value: Summary | undefined, reference: Summary | undefined): stri
   return `${(value.median / reference.median).toFixed(2)}`;
 }
 
+/**
+ * A throughput row's receiving server: median CPU time (all threads) and minor page faults per
+ * message over the measured rounds; '—' for the other rows.
+ */
+function serverCost(rounds: unknown): string {
+  if (!Array.isArray(rounds)) return '—';
+  const measured = (rounds as { serverCpuUsPerMessage?: number; serverFaultsPerMessage?: number }[]).filter(
+    (r) => r.serverCpuUsPerMessage !== undefined && r.serverFaultsPerMessage !== undefined,
+  );
+  const cpu = summarize(measured.map((r) => r.serverCpuUsPerMessage!));
+  const faults = summarize(measured.map((r) => r.serverFaultsPerMessage!));
+  if (!cpu || !faults) return '—';
+  return `${cpu.median < 10 ? cpu.median.toFixed(1) : cpu.median.toFixed(0)} µs, ${faults.median.toFixed(1)} faults`;
+}
+
 /** The table: one row per metric and implementation. */
 export function table(reports: readonly ScenarioReport[]): string {
-  const header = ['scenario', 'unit', 'implementation', 'median', 'min', 'max', '× (a)', 'errors', 'server peak RSS', 'full GCs s/c'];
+  const header = ['scenario', 'unit', 'implementation', 'median', 'min', 'max', '× (a)', 'errors', 'server peak RSS', 'full GCs s/c', 'server per msg'];
   const rows: string[][] = [];
   const notes: string[] = [];
   for (const { scenario, results } of reports) {
@@ -91,6 +106,7 @@ export function table(reports: readonly ScenarioReport[]): string {
           String(result.errors),
           result.serverMaxRssKiB ? `${(result.serverMaxRssKiB / 1024).toFixed(0)} MiB` : '—',
           result.gc ? `${result.gc.server.majorGcs}/${result.gc.client.majorGcs}` : '—',
+          serverCost(result.extra['rounds']),
         ]);
         first = false;
       }
@@ -102,7 +118,7 @@ export function table(reports: readonly ScenarioReport[]): string {
     }
   }
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const numeric = new Set([3, 4, 5, 6, 7, 8]);
+  const numeric = new Set([3, 4, 5, 6, 7, 8, 10]);
   const line = (cells: readonly string[]) =>
     cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const out = [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];

@@ -9,7 +9,7 @@ import { Tally } from './shared/tally.js';
 import { makeContent, now } from './shared/messages.js';
 import { describe, type BenchClient, type BenchServer, type Implementation } from './impls/types.js';
 import { IMPLEMENTATIONS, type ImplName } from './impls/index.js';
-import type { Hello, MemorySample, Reply, Request, StopReport } from './ipc.js';
+import type { Collected, Hello, MemorySample, Reply, Request, RoundUsage, StopReport } from './ipc.js';
 
 // The role (argv[3]) only names the process in `ps` and in profiles: requests decide what it does.
 const name = process.argv[2] as ImplName;
@@ -29,6 +29,8 @@ new PerformanceObserver((list) => {
     if ((entry as { detail?: { kind?: number } }).detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) gcs.majorGcs++;
   }
 }).observe({ entryTypes: ['gc'] });
+/** Taken when a round is armed, so that `collect` can tell what receiving the round cost. */
+let usageAtArm = process.resourceUsage();
 let server: BenchServer | undefined;
 let client: BenchClient | undefined;
 let content: Buffer = Buffer.alloc(0);
@@ -50,10 +52,13 @@ async function handle(request: Request): Promise<unknown> {
       await server!.whenConnections(request.count);
       return null;
     case 'arm':
+      usageAtArm = process.resourceUsage();
       tally.arm(request.type, request.size, request.total);
       return null;
-    case 'collect':
-      return await tally.collect();
+    case 'collect': {
+      const collected: Collected = { ...(await tally.collect()), usage: usageSince(usageAtArm) };
+      return collected;
+    }
     case 'send': {
       if (content.length !== request.size) content = makeContent(request.size);
       const t0 = now();
@@ -75,6 +80,14 @@ async function handle(request: Request): Promise<unknown> {
       return report;
     }
   }
+}
+
+function usageSince(start: NodeJS.ResourceUsage): RoundUsage {
+  const end = process.resourceUsage();
+  return {
+    cpuUs: end.userCPUTime + end.systemCPUTime - start.userCPUTime - start.systemCPUTime,
+    minorFaults: end.minorPageFault - start.minorPageFault,
+  };
 }
 
 function memory(): MemorySample {

@@ -4,8 +4,7 @@
  * first send to the server's receipt of the last message (one clock for both processes). Round
  * sizes follow the warm-up's rate (see `roundSize`).
  */
-import type { Timed } from '../ipc.js';
-import type { TallyResult } from '../shared/tally.js';
+import type { Collected, Timed } from '../ipc.js';
 import { countErrors, openPair, roundSize, warmUpSize, type Scenario } from './scenario.js';
 
 export interface ThroughputSizes {
@@ -16,6 +15,17 @@ export interface ThroughputSizes {
   readonly roundsPerRepeat?: number;
   /** See `Scenario.roundsPerPair`. */
   readonly roundsPerPair?: number;
+}
+
+/**
+ * A measured round, as the JSON keeps it. The server's CPU time (all threads) and minor page faults
+ * per message move far less from run to run than the rate does, and say where a gap lies.
+ */
+interface Round {
+  messages: number;
+  seconds: number;
+  serverCpuUsPerMessage: number;
+  serverFaultsPerMessage: number;
 }
 
 export function throughput(id: string, title: string, sizes: ThroughputSizes): Scenario {
@@ -36,13 +46,18 @@ export function throughput(id: string, title: string, sizes: ThroughputSizes): S
       const count = context.quick ? sizes.quick : sizes.full;
       const { server, client, stop } = await openPair({ scenario: id, impl, mode: 'throughput', connections: () => 1 }, context, result);
       // Every pair's rounds in one list (a scenario may open several pairs: see roundsPerPair).
-      const rounds = (result.extra['rounds'] ??= []) as { messages: number; seconds: number }[];
-      const round = async (n: number): Promise<{ messages: number; seconds: number }> => {
+      const rounds = (result.extra['rounds'] ??= []) as Round[];
+      const round = async (n: number): Promise<Round> => {
         await server.call({ cmd: 'arm', type: 'chat', size: sizes.size, total: n }, context.timeoutMs);
         const sending = client.call<Timed>({ cmd: 'send', count: n, size: sizes.size }, context.timeoutMs);
-        const [got, sent] = await Promise.all([server.call<TallyResult>({ cmd: 'collect' }, context.timeoutMs), sending]);
+        const [got, sent] = await Promise.all([server.call<Collected>({ cmd: 'collect' }, context.timeoutMs), sending]);
         countErrors(result, got.errors + sent.errors, got.firstError ?? sent.firstError);
-        return { messages: n, seconds: (got.t1 - sent.t0) / 1e9 };
+        return {
+          messages: n,
+          seconds: (got.t1 - sent.t0) / 1e9,
+          serverCpuUsPerMessage: got.usage.cpuUs / n,
+          serverFaultsPerMessage: got.usage.minorFaults / n,
+        };
       };
       try {
         const n = roundSize(count, await round(warmUpSize(count)), context); // the warm-up is not recorded
