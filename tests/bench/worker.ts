@@ -11,8 +11,10 @@ import { describe, type BenchClient, type BenchServer, type Implementation } fro
 import { IMPLEMENTATIONS, type ImplName } from './impls/index.js';
 import type { Collected, Hello, MemorySample, Reply, Request, RoundUsage, StopReport } from './ipc.js';
 
-// The role (argv[3]) only names the process in `ps` and in profiles: requests decide what it does.
+// The role (argv[3]) only names the process: requests decide what it does. The name, `s:net` or
+// `c:rx-tcp-hub`, is the main thread's on Linux, so `perf report --sort comm` tells the workers apart.
 const name = process.argv[2] as ImplName;
+process.title = `${process.argv[3] === 'server' ? 's' : 'c'}:${name}`;
 /**
  * `--heap MB`: live objects every worker holds before it starts, alike for every implementation,
  * so that each process has a heap the size of an application's instead of a bare script's.
