@@ -2,6 +2,13 @@
 import type { Mode } from './impls/types.js';
 import type { TallyResult } from './shared/tally.js';
 
+/**
+ * Set to a file's path, every receiving worker appends a line there when a round is armed and when
+ * it is collected: `<pid> <name> arm|collect <CLOCK_MONOTONIC ns>`. `perf-window.ts` keeps the
+ * samples of a `perf record -k mono` that fall between them (see there).
+ */
+export const MARKS_ENV = 'RX_TCP_HUB_BENCH_MARKS';
+
 export type Request = { id: number } & (
   | { cmd: 'listen'; mode: Mode }
   | { cmd: 'connect'; mode: Mode; port: number; connections: number }

@@ -3,13 +3,13 @@
  *   node --import tsx tests/bench/worker.ts <implementation> <server|client>
  * It answers the runner's requests over the IPC channel (see `ipc.ts`), in order, one at a time.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { Tally } from './shared/tally.js';
 import { makeContent, now } from './shared/messages.js';
 import { describe, type BenchClient, type BenchServer, type Implementation } from './impls/types.js';
 import { IMPLEMENTATIONS, type ImplName } from './impls/index.js';
-import type { Collected, Hello, MemorySample, Reply, Request, RoundUsage, StopReport } from './ipc.js';
+import { MARKS_ENV, type Collected, type Hello, type MemorySample, type Reply, type Request, type RoundUsage, type StopReport } from './ipc.js';
 
 // The role (argv[3]) only names the process: requests decide what it does. The name, `s:net` or
 // `c:rx-tcp-hub`, is the main thread's on Linux, so `perf report --sort comm` tells the workers apart.
@@ -37,6 +37,12 @@ let server: BenchServer | undefined;
 let client: BenchClient | undefined;
 let content: Buffer = Buffer.alloc(0);
 
+const marks = process.env[MARKS_ENV];
+/** Notes the time on the clock `perf record -k mono` uses (see `MARKS_ENV`); outside the round it bounds. */
+function mark(event: 'arm' | 'collect'): void {
+  if (marks) appendFileSync(marks, `${process.pid} ${process.title} ${event} ${process.hrtime.bigint()}\n`);
+}
+
 async function handle(request: Request): Promise<unknown> {
   switch (request.cmd) {
     case 'listen':
@@ -54,11 +60,13 @@ async function handle(request: Request): Promise<unknown> {
       await server!.whenConnections(request.count);
       return null;
     case 'arm':
+      mark('arm');
       usageAtArm = process.resourceUsage();
       tally.arm(request.type, request.size, request.total);
       return null;
     case 'collect': {
       const collected: Collected = { ...(await tally.collect()), usage: usageSince(usageAtArm) };
+      mark('collect');
       return collected;
     }
     case 'send': {
