@@ -10,14 +10,17 @@ import test, { type ExecutionContext } from 'ava';
 import { firstValueFrom } from 'rxjs';
 import { Client, Server } from '../lib/index.js';
 import { makeCertificates, type Certificates } from './helpers/certificates.js';
+import { find, gate, OPENSSL } from './helpers/programs.js';
 import { parseLine, spawnConsole, type ConsoleLine, type ConsoleProcess } from './helpers/console-process.js';
 import { closedPort, next, rawConnect, socketClosed, within } from './helpers/loopback.js';
 import { tempDir } from './helpers/transfer.js';
 
+const openssl = find(OPENSSL);
+const tlsTest = gate(test, openssl);
 let certs: Certificates;
 
 test.before(async () => {
-  certs = await makeCertificates();
+  if (openssl.kind !== 'missing') certs = await makeCertificates();
 });
 
 test.after.always(async () => {
@@ -152,7 +155,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
-test.serial('TLS flags: mutual TLS between a server and a client console, and a server that drops slow handshakes', async (t) => {
+tlsTest.serial('TLS flags: mutual TLS between a server and a client console, and a server that drops slow handshakes', async (t) => {
   const files = await certificateFiles(t);
   const server = await listening(t, [
     ...['server', '--port', '0', '--json', '--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca],
@@ -177,7 +180,7 @@ test.serial('TLS flags: mutual TLS between a server and a client console, and a 
   for (const console of [server, client]) t.is(await console.exit(), 0);
 });
 
-test.serial('a tracker and a peer with TLS flags: the peer reports over TLS and joins', async (t) => {
+tlsTest.serial('a tracker and a peer with TLS flags: the peer reports over TLS and joins', async (t) => {
   const files = await certificateFiles(t);
   const tracker = await listening(t, ['tracker', '--port', '0', '--json', '--interval', '100ms', '--tls-cert', files.cert, '--tls-key', files.key]);
   const alice = await peer(t, 'alice', ['--tracker', `127.0.0.1:${tracker.port}`, '--tls-ca', files.ca, '--tls-cert', files.cert, '--tls-key', files.key]);

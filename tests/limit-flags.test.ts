@@ -12,6 +12,7 @@ import { parsePeerArgs, parseTrackerArgs } from '../lib/cli/filer-args.js';
 import { dialTls, listenTls, readSecret, readTlsFiles } from '../lib/cli/flag-files.js';
 import { parseSize } from '../lib/cli/size.js';
 import { makeCertificates } from './helpers/certificates.js';
+import { find, gate, OPENSSL } from './helpers/programs.js';
 
 const parsers = {
   server: parseServerArgs,
@@ -122,7 +123,7 @@ test('the filer secret comes from --secret or --secret-file, never both, never e
   t.throws(() => parsers.tracker(['--secret', '']), { instanceOf: UsageError, message: '--secret: expected some text, got ""' });
 });
 
-test('the files flags name are read at start; one that cannot be read or used is a usage error naming its flag', async (t) => {
+gate(test, find(OPENSSL))('the files flags name are read at start; one that cannot be read or used is a usage error naming its flag', async (t) => {
   const certs = await makeCertificates();
   const dir = await mkdtemp(join(tmpdir(), 'rx-tcp-hub-flags-'));
   t.teardown(async () => {

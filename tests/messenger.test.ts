@@ -17,6 +17,7 @@ import { encodeFrame } from '../lib/protocol/encode.js';
 import { frameLength, type Message } from '../lib/protocol/message.js';
 import { messengerPair } from '../lib/testing/index.js';
 import { makeCertificates } from './helpers/certificates.js';
+import { find, gate, OPENSSL } from './helpers/programs.js';
 import {
   link,
   next,
@@ -450,7 +451,7 @@ test('drain resolves true once every queued frame reached the kernel, false when
   t.is(stalled.closeReason?.reason, CloseReasonKind.Local);
 });
 
-test('a TLS alert from the peer closes the connection as reset with the TLS error, not as peer-closed', async (t) => {
+gate(test, find(OPENSSL))('a TLS alert from the peer closes the connection as reset with the TLS error, not as peer-closed', async (t) => {
   // A TLS socket that gets a fatal alert after its handshake emits 'error' and stays open (then
   // 'end' when the peer's FIN comes): the alert must not pass for an orderly close.
   const certs = await makeCertificates();

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import { filter, firstValueFrom, map } from 'rxjs';
 import { Client } from '../lib/hub/client.js';
 import type { Messenger } from '../lib/connection/messenger.js';
@@ -13,9 +13,16 @@ import { closeOnFailure, relayToOthers, sendEach } from '../lib/hub/operators.js
 import { Server } from '../lib/hub/server.js';
 import { RedisBridge, RemoteConnection, clusterIdPrefix, listenBridged, type BridgedOptions, type BridgedServer, type ClusterTarget } from '../lib/redis/index.js';
 import { next, waitFor } from './helpers/loopback.js';
-import { startRedis, type RedisProcess } from './helpers/redis-server.js';
+import { startRedis, useRedis, type RedisProcess } from './helpers/redis-server.js';
+import { find, gate, REDIS } from './helpers/programs.js';
 
-const shared = await startRedis();
+const redisFound = find(REDIS);
+const test = gate(avaTest, redisFound);
+const shared = await useRedis(redisFound);
+/** For the tests that stop and start a server of their own: a redis-server on PATH, not REDIS_URL's. */
+const ownServer = find(REDIS, process.env, false);
+const outageTest = gate(test, ownServer);
+const startOwnRedis = () => startRedis(ownServer.kind === 'executable' ? ownServer.path : undefined);
 test.after.always(() => shared.close());
 
 /** A namespace of its own for each test, so tests that run at once do not see each other's hubs. */
@@ -185,8 +192,8 @@ test('a stopped hub leaves the view of the others at once', async (t) => {
   t.is(b.bridge.state, 'closed');
 });
 
-test('while Redis is down local delivery goes on and cross-hub messages wait; once it is back the bridges reconnect, resync presence and deliver what waited', async (t) => {
-  const redis = await startRedis();
+outageTest('while Redis is down local delivery goes on and cross-hub messages wait; once it is back the bridges reconnect, resync presence and deliver what waited', async (t) => {
+  const redis = await startOwnRedis();
   t.teardown(() => redis.close());
   const ns = namespace();
   const a = await startHub(t, redis, { namespace: ns, outboxMessages: 5 });
@@ -219,8 +226,8 @@ test('while Redis is down local delivery goes on and cross-hub messages wait; on
   t.is(onB1!.at(-1), 'a/8');
 });
 
-test('a bridge started while Redis is down goes online by itself once Redis is up', async (t) => {
-  const redis = await startRedis();
+outageTest('a bridge started while Redis is down goes online by itself once Redis is up', async (t) => {
+  const redis = await startOwnRedis();
   t.teardown(() => redis.close());
   await redis.stop();
   const ns = namespace();

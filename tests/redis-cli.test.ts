@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import { filter, firstValueFrom, map } from 'rxjs';
 import { Client } from '../lib/hub/client.js';
 import type { Messenger } from '../lib/connection/messenger.js';
@@ -15,9 +15,13 @@ import { takeScaleFlags } from '../lib/redis/cli-flags.js';
 import { makeCertificates } from './helpers/certificates.js';
 import { next, waitFor, within } from './helpers/loopback.js';
 import { tempDir } from './helpers/transfer.js';
-import { startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
+import { find, gate, OPENSSL, REDIS } from './helpers/programs.js';
 
-const redis = await startRedis();
+const redisFound = find(REDIS);
+const test = gate(avaTest, redisFound);
+const redis = await useRedis(redisFound);
+const tlsTest = gate(test, find(OPENSSL));
 test.after.always(() => redis.close());
 
 /** `rx-tcp-hub <args>` in a child process, killed in teardown: its stdout so far, and its exit. */
@@ -40,7 +44,7 @@ async function listeningPort(run: { out: string }, workers: number): Promise<num
   return Number(port);
 }
 
-test('the scale flags are taken out of the arguments, and the rest is left for the subcommand', (t) => {
+avaTest('the scale flags are taken out of the arguments, and the rest is left for the subcommand', (t) => {
   t.deepEqual(takeScaleFlags(['--port', '5000', '--workers', '4', '--redis', 'redis://127.0.0.1:6379', '--json']), {
     scale: { workers: 4, redis: 'redis://127.0.0.1:6379' },
     rest: ['--port', '5000', '--json'],
@@ -49,7 +53,7 @@ test('the scale flags are taken out of the arguments, and the rest is left for t
   t.deepEqual(takeScaleFlags(['--port', '5000']), { scale: undefined, rest: ['--port', '5000'] });
 });
 
-test('a scale flag without what it needs is refused with a message naming the flag', (t) => {
+avaTest('a scale flag without what it needs is refused with a message naming the flag', (t) => {
   t.throws(() => takeScaleFlags(['--workers', '4']), { message: '--workers: needs --redis URL, which joins the workers' });
   t.throws(() => takeScaleFlags(['--workers', 'many', '--redis', 'redis://h:1']), { message: /^--workers: expected a whole number/ });
   t.throws(() => takeScaleFlags(['--workers', '0', '--redis', 'redis://h:1']), { message: /^--workers: expected a whole number/ });
@@ -96,7 +100,7 @@ test('a tracker scaled out to two workers on one port lists the peers that repor
   t.is(await within(run.exited, 'the trackers to stop'), 0);
 });
 
-test('the TLS and secret flags reach every worker: TLS clients get in, a peer without the secret is closed', async (t) => {
+tlsTest('the TLS and secret flags reach every worker: TLS clients get in, a peer without the secret is closed', async (t) => {
   t.timeout(60_000);
   const certs = await makeCertificates();
   t.teardown(() => certs.remove());

@@ -5,13 +5,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import test from 'ava';
+import avaTest from 'ava';
 import { Client } from '../lib/hub/client.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import { next, waitFor, within } from './helpers/loopback.js';
-import { startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
+import { find, gate, REDIS } from './helpers/programs.js';
 
-const redis = await startRedis();
+const redisFound = find(REDIS);
+const test = gate(avaTest, redisFound);
+const redis = await useRedis(redisFound);
 test.after.always(() => redis.close());
 
 test('workers of a cluster share one port, each a hub, and a broadcast from any reaches the connections of all', async (t) => {

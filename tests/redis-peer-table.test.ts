@@ -3,7 +3,7 @@
  * that report over TCP as the seed's peer does, every wait bounded.
  */
 import { randomBytes } from 'node:crypto';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import { filter, map } from 'rxjs';
 import { Client } from '../lib/hub/client.js';
 import type { Messenger } from '../lib/connection/messenger.js';
@@ -11,9 +11,12 @@ import { Tracker } from '../lib/filer/tracker.js';
 import { decodePeerList, isBroadcast, reportHeader } from '../lib/filer/vocabulary.js';
 import { RedisPeerTable, type RedisPeerTableOptions } from '../lib/redis/index.js';
 import { next, waitFor } from './helpers/loopback.js';
-import { startRedis } from './helpers/redis-server.js';
+import { useRedis } from './helpers/redis-server.js';
+import { find, gate, REDIS } from './helpers/programs.js';
 
-const redis = await startRedis();
+const redisFound = find(REDIS);
+const test = gate(avaTest, redisFound);
+const redis = await useRedis(redisFound);
 test.after.always(() => redis.close());
 
 const TIMING = { intervalMs: 50, expireMs: 400 };

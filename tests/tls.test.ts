@@ -5,7 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TLSSocket, type ConnectionOptions } from 'node:tls';
-import test, { type ExecutionContext } from 'ava';
+import avaTest, { type ExecutionContext } from 'ava';
 import { catchError, filter, firstValueFrom, map, of, switchMap, timeout } from 'rxjs';
 import { ConnectFailedError, ConnectionClosedError, ErrorCode, HandshakeTimeoutError, InvalidOptionError } from '../lib/errors.js';
 import { Peer, type PeerConnection, type PeerEvent, type PeerOptions } from '../lib/filer/peer.js';
@@ -15,9 +15,12 @@ import { Server, type ServerOptions } from '../lib/hub/server.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
 import { makeCertificates, type Certificates, type KeyPair } from './helpers/certificates.js';
+import { find, gate, OPENSSL } from './helpers/programs.js';
+
 import { WAIT_MS, link, next, rawConnect, serverSideOf, socketClosed, startClient, startServer, waitFor, within, type Link } from './helpers/loopback.js';
 import { sha256File, tempDir, writePattern } from './helpers/transfer.js';
 
+const test = gate(avaTest, find(OPENSSL));
 let certs: Certificates;
 
 test.before(async () => {

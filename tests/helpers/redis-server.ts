@@ -13,6 +13,7 @@ import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Found } from './programs.js';
 
 /** How long a start or a stop may take before it fails. */
 const LIMIT_MS = 10_000;
@@ -57,8 +58,22 @@ async function accepting(port: number, deadline: number): Promise<void> {
   }
 }
 
-/** Starts `redis-server` on a free port of 127.0.0.1. */
-export async function startRedis(): Promise<RedisProcess> {
+/**
+ * The Redis a test file shares: `REDIS_URL`'s server, or a server started as `startRedis` does.
+ * When none was found (`find(REDIS)` printed the skip line) it is a stand-in that no test uses,
+ * since `gate` skipped them all.
+ */
+export async function useRedis(found: Found): Promise<RedisProcess> {
+  if (found.kind === 'executable') return startRedis(found.path);
+  const url = found.kind === 'url' ? found.url : 'redis://127.0.0.1:0';
+  const external = async () => {
+    throw new Error('a Redis given by REDIS_URL cannot be stopped or started by the tests');
+  };
+  return { url, port: Number(new URL(url).port || 6379), running: found.kind === 'url', stop: external, start: external, close: async () => {} };
+}
+
+/** Starts `redis-server` (or the executable given, valkey-server say) on a free port of 127.0.0.1. */
+export async function startRedis(executable = 'redis-server'): Promise<RedisProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'rx-tcp-hub-redis-'));
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -71,7 +86,7 @@ export async function startRedis(): Promise<RedisProcess> {
   const start = async (): Promise<void> => {
     if (child) return;
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning'];
-    const spawned = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const spawned = spawn(executable, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     spawned.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     child = spawned;
