@@ -14,13 +14,13 @@ import { Server } from '../lib/hub/server.js';
 import { RedisBridge, RemoteConnection, clusterIdPrefix, listenBridged, type BridgedOptions, type BridgedServer, type ClusterTarget } from '../lib/redis/index.js';
 import { next, waitFor } from './helpers/loopback.js';
 import { startRedis, useRedis, type RedisProcess } from './helpers/redis-server.js';
-import { find, gate, REDIS } from './helpers/programs.js';
+import { find, gate, REDIS, REDIS_SERVER } from './helpers/programs.js';
 
 const redisFound = find(REDIS);
 const test = gate(avaTest, redisFound);
 const shared = await useRedis(redisFound);
 /** For the tests that stop and start a server of their own: a redis-server on PATH, not REDIS_URL's. */
-const ownServer = find(REDIS, process.env, false);
+const ownServer = find(REDIS_SERVER);
 const outageTest = gate(test, ownServer);
 const startOwnRedis = () => startRedis(ownServer.kind === 'executable' ? ownServer.path : undefined);
 test.after.always(() => shared.close());

@@ -23,7 +23,7 @@ export interface Program {
   /** Executables to look for on PATH, in order. */
   readonly executables: readonly string[];
   /** An environment variable that points at a running server instead (REDIS_URL), if any. */
-  readonly urlVariable?: string;
+  readonly urlVariable?: string | undefined;
   /** Set to 1 (CI does), a missing program fails the run instead of skipping. */
   readonly requireVariable: string;
   /** How to enable the tests. */
@@ -37,6 +37,15 @@ export const REDIS: Program = {
   urlVariable: 'REDIS_URL',
   requireVariable: 'REQUIRE_REDIS',
   enable: 'apt-get install redis-server, or set REDIS_URL=redis://host:port (a throwaway server: the tests write keys)',
+};
+
+/** For the tests that stop and restart a Redis of their own: REDIS_URL's server cannot be. */
+export const REDIS_SERVER: Program = {
+  ...REDIS,
+  name: 'redis-server',
+  covers: 'the Redis outage tests (they stop and restart a redis-server of their own)',
+  urlVariable: undefined,
+  enable: 'apt-get install redis-server',
 };
 
 export const OPENSSL: Program = {
@@ -84,8 +93,9 @@ export function skipLine(program: Program): string {
 
 /**
  * Looks for `program`: its URL variable first, then PATH. Missing, it throws `MissingProgramError`
- * when the program's `REQUIRE_*` variable is set, and otherwise prints the skip line (once per test
- * run: ava's workers share its process id as their parent's) and reports it missing.
+ * when the program's `REQUIRE_*` variable is set, and otherwise reports it missing and, for the
+ * process's own environment, prints the skip line (once per test run: ava's workers share its
+ * process id as their parent's).
  * @param urlAllowed false for tests that must start and stop a server of their own
  */
 export function find(program: Program, env: NodeJS.ProcessEnv = process.env, urlAllowed = true): Found {
@@ -97,7 +107,7 @@ export function find(program: Program, env: NodeJS.ProcessEnv = process.env, url
   if (env[program.requireVariable] === '1') {
     throw new MissingProgramError(`${program.requireVariable}=1, but ${line.replace(/^skipped /, 'nothing to run ')}`);
   }
-  printOnce(program.name, line);
+  if (env === process.env) printOnce(program.name, line); // a test of find itself, with an env of its own, prints nothing
   return { kind: 'missing', line };
 }
 
