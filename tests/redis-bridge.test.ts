@@ -20,7 +20,7 @@ const redisFound = find(REDIS);
 const test = gate(avaTest, redisFound);
 const shared = await useRedis(redisFound);
 /** For the tests that stop and start a server of their own: a redis-server on PATH, not REDIS_URL's. */
-const ownServer = find(REDIS_SERVER);
+const ownServer = redisFound.kind === 'missing' ? redisFound : find(REDIS_SERVER);
 const outageTest = gate(test, ownServer);
 const startOwnRedis = () => startRedis(ownServer.kind === 'executable' ? ownServer.path : undefined);
 test.after.always(() => shared.close());
