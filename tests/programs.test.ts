@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { find, MissingProgramError, onPath, REDIS, skipLine } from './helpers/programs.js';
+import { find, MissingProgramError, onPath, REDIS, REDIS_SERVER, skipLine } from './helpers/programs.js';
 
 /** A folder for PATH holding the given executables (empty scripts) or links. */
 function binDir(t: { teardown(fn: () => void): void }, files: Record<string, string | undefined>): string {
@@ -37,7 +37,7 @@ test('REDIS_URL is taken before PATH, unless the tests must start a server of th
   const dir = binDir(t, { 'redis-server': undefined });
   const env = { PATH: dir, REDIS_URL: 'redis://127.0.0.1:6390' };
   t.deepEqual(find(REDIS, env), { kind: 'url', url: 'redis://127.0.0.1:6390' });
-  t.deepEqual(find(REDIS, env, false), { kind: 'executable', path: join(dir, 'redis-server') });
+  t.deepEqual(find(REDIS_SERVER, env), { kind: 'executable', path: join(dir, 'redis-server') });
 });
 
 test('a missing program is reported with the line that says what is skipped and how to enable it', (t) => {

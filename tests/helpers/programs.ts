@@ -96,11 +96,10 @@ export function skipLine(program: Program): string {
  * when the program's `REQUIRE_*` variable is set, and otherwise reports it missing and, for the
  * process's own environment, prints the skip line (once per test run: ava's workers share its
  * process id as their parent's).
- * @param urlAllowed false for tests that must start and stop a server of their own
  */
-export function find(program: Program, env: NodeJS.ProcessEnv = process.env, urlAllowed = true): Found {
+export function find(program: Program, env: NodeJS.ProcessEnv = process.env): Found {
   const url = program.urlVariable ? env[program.urlVariable] : undefined;
-  if (urlAllowed && url) return { kind: 'url', url };
+  if (url) return { kind: 'url', url };
   const path = onPath(program.executables, env['PATH'] ?? '');
   if (path) return { kind: 'executable', path };
   const line = skipLine(program);
@@ -127,7 +126,7 @@ function printOnce(name: string, line: string): void {
 export function gate<Context>(test: TestFn<Context>, found: Found): TestFn<Context> {
   if (found.kind !== 'missing') return test;
   const nothing = () => {};
-  const hooks = Object.assign(nothing, { always: Object.assign(nothing, { skip: nothing }), skip: nothing });
+  const hooks = Object.assign(() => {}, { always: Object.assign(() => {}, { skip: nothing }), skip: nothing });
   const skipping = Object.assign((title: string, ...rest: unknown[]) => (test.skip as (...a: unknown[]) => void)(title, ...rest), {
     serial: Object.assign((title: string, ...rest: unknown[]) => (test.serial.skip as (...a: unknown[]) => void)(title, ...rest), {
       skip: test.serial.skip,
