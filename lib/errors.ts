@@ -32,6 +32,10 @@ export const ErrorCode = {
   ConnectionClosed: 'ERR_CONNECTION_CLOSED',
   /** The connection's outbound queue would pass its limit (`maxQueueBytes`). */
   QueueFull: 'ERR_QUEUE_FULL',
+  /** The hub's queued bytes over all connections would pass `maxQueuedBytesTotal`. */
+  HubQueueFull: 'ERR_HUB_QUEUE_FULL',
+  /** A connection's queued bytes made no progress into the kernel for `writeTimeoutMs`. */
+  WriteTimeout: 'ERR_WRITE_TIMEOUT',
   /** The socket failed while writing the frame. */
   SendFailed: 'ERR_SEND_FAILED',
   /** An outgoing connection could not be opened. */
@@ -133,6 +137,31 @@ export class QueueFullError extends RxTcpHubError {
   }
 }
 
+/**
+ * The hub's budget for queued bytes over all its connections (`maxQueuedBytesTotal`) was passed.
+ * It closes the connection that holds the most (`shedId`, `shedBytes`) as `slow-consumer`; a frame
+ * larger than the whole budget is refused, and closes nothing (`shedId` undefined).
+ */
+export class HubQueueFullError extends RxTcpHubError {
+  readonly totalBytes: number;
+  readonly maxQueuedBytesTotal: number;
+  readonly shedId: string | undefined;
+  readonly shedBytes: number;
+
+  constructor(totalBytes: number, maxQueuedBytesTotal: number, shedId?: string, shedBytes = 0) {
+    super(
+      ErrorCode.HubQueueFull,
+      shedId === undefined
+        ? `a frame of ${totalBytes} bytes is larger than the hub's whole queue budget (maxQueuedBytesTotal ${maxQueuedBytesTotal})`
+        : `connection ${shedId}: closed, holding the most (${shedBytes} bytes) when the hub's queued bytes (${totalBytes}) passed maxQueuedBytesTotal ${maxQueuedBytesTotal}`,
+    );
+    this.totalBytes = totalBytes;
+    this.maxQueuedBytesTotal = maxQueuedBytesTotal;
+    this.shedId = shedId;
+    this.shedBytes = shedBytes;
+  }
+}
+
 /** The socket failed while the frame was being written. */
 export class SendFailedError extends RxTcpHubError {
   constructor(id: string, cause: unknown) {
@@ -194,6 +223,20 @@ export class IdleTimeoutError extends DeadlineError {
 export class FrameTimeoutError extends DeadlineError {
   constructor(id: string, frameTimeoutMs: number) {
     super(ErrorCode.FrameTimeout, `connection ${id}: a frame was not finished within ${frameTimeoutMs} ms of its first byte (frameTimeoutMs)`, frameTimeoutMs);
+  }
+}
+
+/** Queued bytes made no progress into the kernel for `writeTimeoutMs`: the peer stopped reading. */
+export class WriteTimeoutError extends DeadlineError {
+  readonly queuedBytes: number;
+
+  constructor(id: string, writeTimeoutMs: number, queuedBytes: number) {
+    super(
+      ErrorCode.WriteTimeout,
+      `connection ${id}: ${queuedBytes} queued bytes made no progress for ${writeTimeoutMs} ms (writeTimeoutMs): the peer does not read`,
+      writeTimeoutMs,
+    );
+    this.queuedBytes = queuedBytes;
   }
 }
 

@@ -12,16 +12,24 @@ export {
   DEFAULT_LINGER_MS,
   DEFAULT_MAX_INBOX_BYTES,
   DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_WRITE_TIMEOUT_MS,
   type MessengerOptions,
   type QueueFullPolicy,
   type Target,
   type Transport,
   type WriteCallback,
-  type WriteSink,
   type MessengerOwner,
 } from './connection/messenger.js';
 export { DEFAULT_KEEPALIVE_DELAY_MS } from './connection/options.js';
-export { Activity, liveness, type LivenessOptions, type LivenessSignal, type LivenessTimeout } from './connection/liveness.js';
+export {
+  Activity,
+  liveness,
+  type LivenessOptions,
+  type LivenessSignal,
+  type LivenessTimeout,
+  type WriteProgress,
+} from './connection/liveness.js';
+export { QueueBudget, type BudgetHolder } from './connection/queue-budget.js';
 export { DEFAULT_METRICS_INTERVAL_MS, sampleStats, type ConnectionStats } from './connection/metrics.js';
 export * from './hub/operators.js';
 export * from './hub/authenticate.js';
@@ -31,6 +39,7 @@ export {
   DEFAULT_CONNECT_CHECK_MS,
   DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_QUEUED_BYTES_TOTAL,
 } from './hub/hub-options.js';
 export {
   Hub,

@@ -292,9 +292,9 @@ test('a delivery stalled in the middle of a frame closes the receiving Messenger
   t.true(b.closeReason?.error instanceof FrameTimeoutError);
 });
 
-test('a reader that stops reading turns into backpressure: sends fail with queue-full, the queue stays within maxQueueBytes, and nothing accepted is lost', async (t) => {
+test("with onQueueFull 'fail', a reader that stops reading turns into backpressure: sends fail with queue-full, the queue stays within maxQueueBytes, and nothing accepted is lost", async (t) => {
   const maxQueueBytes = 8 * 1024;
-  const { a, b, sb } = messengers(t, { bufferBytes: 1024 }, { maxQueueBytes });
+  const { a, b, sb } = messengers(t, { bufferBytes: 1024 }, { maxQueueBytes, onQueueFull: 'fail' });
   const received: string[] = [];
   b.messages$.subscribe((m) => received.push(m.header['seq']!));
   sb.stallReading();
@@ -326,9 +326,9 @@ test('a reader that stops reading turns into backpressure: sends fail with queue
   t.is(a.queuedBytes, 0);
 });
 
-test("with onQueueFull 'close', a reader that stops reading is closed as slow-consumer", async (t) => {
+test("by default (onQueueFull 'close'), a reader that stops reading is closed as slow-consumer", async (t) => {
   const maxQueueBytes = 4 * 1024;
-  const { a, sb } = messengers(t, { bufferBytes: 1024 }, { maxQueueBytes, onQueueFull: 'close' });
+  const { a, sb } = messengers(t, { bufferBytes: 1024 }, { maxQueueBytes });
   sb.stallReading();
   const sends: Array<Promise<void>> = [];
   for (let i = 0; i < 1000 && !a.closed; i++) {

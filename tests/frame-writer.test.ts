@@ -21,7 +21,7 @@ function recorder() {
       callback();
     },
   });
-  return { chunks, writer: new FrameWriter(stream as never, () => undefined) };
+  return { chunks, writer: new FrameWriter(stream as never, { writeFailure: () => undefined, queueMoved: () => {} }) };
 }
 
 test('the heads of a tick leave gathered, in a few growing buffers, and content as the very buffer given', async (t) => {
@@ -52,7 +52,7 @@ test('a send that is first in its tick leaves at once, head and content in one w
       callback();
     },
   });
-  const writer = new FrameWriter(stream as never, () => undefined);
+  const writer = new FrameWriter(stream as never, { writeFailure: () => undefined, queueMoved: () => {} });
   const sink: WriteSink = { settle: () => {} };
   const content = Buffer.from('abc');
   writer.cork();

@@ -46,6 +46,7 @@ test('every limit flag of a listening subcommand reaches its library option', (t
   const argv = [
     ...['--max-connections', '100', '--max-content', '64kb', '--max-queue', '1mb', '--frame-timeout', '2s'],
     ...['--idle-timeout', '1m', '--heartbeat', '500ms', '--first-message-timeout', '750', '--handshake-timeout', '3s'],
+    ...['--max-queue-total', '32mb', '--write-timeout', '3s'],
   ];
   for (const kind of ['server', 'tracker', 'peer'] as const) {
     const { limits } = parsers[kind](argv);
@@ -53,6 +54,8 @@ test('every limit flag of a listening subcommand reaches its library option', (t
       maxConnections: 100,
       maxContentBytes: 65536,
       maxQueueBytes: 1048576,
+      maxQueuedBytesTotal: 32 * 1048576,
+      writeTimeoutMs: 3000,
       frameTimeoutMs: 2000,
       idleTimeoutMs: 60_000,
       heartbeatMs: 500,
@@ -70,14 +73,21 @@ test('flags left out keep the library defaults: nothing is set for them', (t) =>
 
 test('the client takes the connection limits, and refuses the deadlines of a listener', (t) => {
   t.deepEqual(parseClientArgs(['--max-connections', '2', '--idle-timeout', '5s']).limits.connection, { maxConnections: 2, idleTimeoutMs: 5000 });
+  t.deepEqual(parseClientArgs(['--write-timeout', '2s', '--max-queue-total', '1mb']).limits.connection, {
+    writeTimeoutMs: 2000,
+    maxQueuedBytesTotal: 1048576,
+  });
   for (const flag of ['--first-message-timeout', '--handshake-timeout', '--secret']) {
     t.throws(() => parseClientArgs([flag, '1s']), { instanceOf: UsageError, message: new RegExp(`Unknown option '${flag}'`) });
   }
 });
 
-test('a deadline said off or 0 is turned off, but the handshake deadline cannot be', (t) => {
-  const { limits } = parseServerArgs(['--frame-timeout', 'off', '--idle-timeout', '0', '--heartbeat', 'OFF', '--first-message-timeout', 'off']);
-  t.deepEqual(limits.connection, { frameTimeoutMs: 0, idleTimeoutMs: 0, heartbeatMs: 0 });
+test('a deadline or the queue budget said off (or 0) is turned off, but the handshake deadline cannot be', (t) => {
+  const { limits } = parseServerArgs([
+    ...['--frame-timeout', 'off', '--idle-timeout', '0', '--heartbeat', 'OFF', '--first-message-timeout', 'off'],
+    ...['--write-timeout', 'off', '--max-queue-total', 'off'],
+  ]);
+  t.deepEqual(limits.connection, { frameTimeoutMs: 0, idleTimeoutMs: 0, heartbeatMs: 0, writeTimeoutMs: 0, maxQueuedBytesTotal: 0 });
   t.deepEqual(limits.listen, { firstMessageTimeoutMs: 0 });
   t.throws(() => parseServerArgs(['--handshake-timeout', 'off']), { instanceOf: UsageError, message: /^--handshake-timeout: expected a duration/ });
 });
@@ -87,6 +97,8 @@ test('a bad value of any flag, on any subcommand, is refused with one line namin
     '--max-connections': '0',
     '--max-content': '10x',
     '--max-queue': 'lots',
+    '--max-queue-total': 'all',
+    '--write-timeout': 'soon',
     '--frame-timeout': '2 weeks',
     '--idle-timeout': '-1s',
     '--heartbeat': 's',

@@ -301,9 +301,9 @@ test('a send on a closed messenger rejects with ConnectionClosedError', async (t
   t.throws(() => client.write(encodeFrame({ info: 'late' })), { instanceOf: ConnectionClosedError });
 });
 
-test('a stalled reader holds the sender at its queue limit, and the queue never passes it', async (t) => {
+test("with onQueueFull 'fail', a stalled reader holds the sender at its queue limit, and the queue never passes it", async (t) => {
   const maxQueueBytes = 256 * 1024;
-  const server = await startServer(t, { maxQueueBytes });
+  const server = await startServer(t, { maxQueueBytes, onQueueFull: 'fail' });
   // The peer stops reading: the kernel buffers fill, then the sender's queue.
   const { raw, peer: sender } = await rawPeer(t, server, { stalled: true });
   t.is(sender.maxQueueBytes, maxQueueBytes);
@@ -359,7 +359,7 @@ test('a stalled reader holds the sender at its queue limit, and the queue never 
 
 
 test('sends still queued when a stalled peer resets the connection all fail with SendFailedError', async (t) => {
-  const server = await startServer(t, { maxQueueBytes: 256 * 1024 });
+  const server = await startServer(t, { maxQueueBytes: 256 * 1024, onQueueFull: 'fail' });
   const { raw, peer: sender } = await rawPeer(t, server, { stalled: true });
   const content = randomBytes(16 * 1024);
   const unsettled = new Set<number>();

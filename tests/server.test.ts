@@ -247,7 +247,8 @@ test('a failed send closes its target as a slow consumer, unless closeOnFail is 
 
 test('a broadcast closes the stalled reader whose queue is full, and still reaches the others', async (t) => {
   const maxQueueBytes = 256 * 1024;
-  const server = await startServer(t, { maxQueueBytes });
+  // 'fail', so that the plain sends below fill the queue without closing the connection.
+  const server = await startServer(t, { maxQueueBytes, onQueueFull: 'fail' });
   const healthy = await link(server, startClient(t));
   const raw = await rawConnect(t, server.address.port);
   raw.pause();

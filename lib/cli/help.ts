@@ -16,7 +16,8 @@ usage:
   rx-tcp-hub <subcommand> --help                      options and console commands
 
 Every subcommand also takes limit flags (--max-connections, --max-content, --frame-timeout,
---idle-timeout, --max-queue, --heartbeat, ...) and TLS flags (--tls-cert, --tls-key, --tls-ca).
+--idle-timeout, --max-queue, --max-queue-total, --write-timeout, --heartbeat, ...) and TLS flags
+(--tls-cert, --tls-key, --tls-ca).
 Commands are read one per line from stdin; the console ends on quit, at the end of input, or on
 SIGINT or SIGTERM (exit status 0).`;
 

@@ -1,6 +1,7 @@
 /**
  * The limit and TLS flags every subcommand shares (`--max-connections`, `--max-content`,
- * `--frame-timeout`, `--idle-timeout`, `--max-queue`, `--heartbeat`, `--tls-cert`, `--tls-key`,
+ * `--frame-timeout`, `--idle-timeout`, `--max-queue`, `--max-queue-total`, `--write-timeout`,
+ * `--heartbeat`, `--tls-cert`, `--tls-key`,
  * `--tls-ca`, and on the listening subcommands `--first-message-timeout` and
  * `--handshake-timeout`): their `util.parseArgs` specs, their parsing into hub options, and their
  * help lines. A flag left out keeps the library's default.
@@ -16,7 +17,10 @@ import { parseSize } from './size.js';
 export type FlagSide = 'listen' | 'dial';
 
 /** Limits of every connection, dialled or accepted. */
-export type ConnectionLimits = Pick<ClientOptions, 'maxConnections' | 'maxContentBytes' | 'maxQueueBytes' | 'frameTimeoutMs' | 'idleTimeoutMs' | 'heartbeatMs'>;
+export type ConnectionLimits = Pick<
+  ClientOptions,
+  'maxConnections' | 'maxContentBytes' | 'maxQueueBytes' | 'maxQueuedBytesTotal' | 'writeTimeoutMs' | 'frameTimeoutMs' | 'idleTimeoutMs' | 'heartbeatMs'
+>;
 
 /** Limits of a listener only. */
 export type ListenLimits = Pick<ServerOptions, 'firstMessageTimeoutMs' | 'handshakeTimeoutMs'>;
@@ -37,12 +41,19 @@ export interface LimitArgs {
   readonly tls: TlsFiles | undefined;
 }
 
-const SIZES = { 'max-content': 'maxContentBytes', 'max-queue': 'maxQueueBytes' } as const;
-const DURATIONS = { 'frame-timeout': 'frameTimeoutMs', 'idle-timeout': 'idleTimeoutMs', heartbeat: 'heartbeatMs' } as const;
+const SIZES = { 'max-content': 'maxContentBytes', 'max-queue': 'maxQueueBytes', 'max-queue-total': 'maxQueuedBytesTotal' } as const;
+const DURATIONS = {
+  'write-timeout': 'writeTimeoutMs',
+  'frame-timeout': 'frameTimeoutMs',
+  'idle-timeout': 'idleTimeoutMs',
+  heartbeat: 'heartbeatMs',
+} as const;
 const LISTEN_DURATIONS = { 'first-message-timeout': 'firstMessageTimeoutMs', 'handshake-timeout': 'handshakeTimeoutMs' } as const;
 const TLS = { 'tls-cert': 'cert', 'tls-key': 'key', 'tls-ca': 'ca' } as const;
 /** Deadlines that `off` (or 0) turns off; the handshake deadline cannot be. */
-const MAY_BE_OFF = new Set(['frame-timeout', 'idle-timeout', 'heartbeat', 'first-message-timeout']);
+const MAY_BE_OFF = new Set(['write-timeout', 'frame-timeout', 'idle-timeout', 'heartbeat', 'first-message-timeout']);
+/** Sizes that `off` turns off (the library's 0). */
+const SIZE_MAY_BE_OFF = new Set(['max-queue-total']);
 
 /** The `util.parseArgs` specs of the shared flags of one side. */
 export function limitFlagSpec(side: FlagSide): OptionSpec {
@@ -64,7 +75,7 @@ export function parseLimitFlags(values: Readonly<Record<string, unknown>>, side:
   if (maxConnections !== undefined) limits['maxConnections'] = parseCount(maxConnections, '--max-connections');
   for (const [flag, option] of Object.entries(SIZES)) {
     const value = text(flag);
-    if (value !== undefined) limits[option] = parseSize(value, `--${flag}`);
+    if (value !== undefined) limits[option] = SIZE_MAY_BE_OFF.has(flag) && /^\s*off\s*$/i.test(value) ? 0 : parseSize(value, `--${flag}`);
   }
   for (const [flag, option] of Object.entries(DURATIONS)) {
     const value = text(flag);
@@ -93,7 +104,9 @@ export function limitFlagHelp(side: FlagSide): string[] {
     'number is bytes, 1kb = 1024; a deadline said "off" is turned off):',
     line('--max-connections N', 'connections held at once; more are refused (default 10000)'),
     line('--max-content SIZE', 'largest content a received message may have (default 64mb)'),
-    line('--max-queue SIZE', 'bytes queued for sending per connection before a send fails (default 64mb)'),
+    line('--max-queue SIZE', 'bytes queued per connection; past it the reader is closed as slow-consumer (default 64mb)'),
+    line('--max-queue-total SIZE', 'bytes queued over all connections; past it those holding most are closed (default 256mb)'),
+    line('--write-timeout D', 'close a reader whose queued bytes make no progress this long, as slow-consumer (default 10s)'),
     line('--frame-timeout D', 'time to finish a frame once started (default 60s)'),
     line('--idle-timeout D', 'close a connection silent this long as idle-timeout (default off)'),
     line('--heartbeat D', 'send a connection check after this long without sending (default off)'),

@@ -4,7 +4,9 @@
  * Frame heads are gathered into small pooled buffers (a `send` encodes straight into them) and
  * handed to the socket as one write each; content is written as it is, never copied; one shared
  * write callback settles, in order, every frame a write carries; the `send()` calls of one tick
- * share one Promise.
+ * share one Promise. While the socket's own buffer holds bytes the kernel has not taken (a slow
+ * reader), the heads of later ticks are held and gathered (see `holding`) instead of costing the
+ * socket one buffered write each.
  */
 import type { Duplex } from 'node:stream';
 import type { RxTcpHubError, SendFailedError } from '../errors.js';
@@ -37,6 +39,22 @@ const GATHER_MAX_BYTES = 4096;
  * is twice the last, up to just under half of `Buffer.poolSize`, so that all come from the pool.
  */
 const GATHER_MAX_BUFFER_BYTES = 4000;
+/**
+ * While holding (see `FrameWriter.holding`), the gathering buffer may grow to this: a reader that
+ * fell behind is sent fewer, larger writes, and the bytes it owes are held at about their own size.
+ */
+const HOLD_MAX_BUFFER_BYTES = 64 * 1024;
+
+/** What a FrameWriter tells its connection; a Messenger is one. */
+export interface WriterOwner {
+  /** The typed error of a write's callback, or undefined when the frame really reached the kernel. */
+  writeFailure(error: Error | null | undefined): SendFailedError | undefined;
+  /**
+   * The queue may have changed without a frame being accepted: told at the end of each tick that
+   * wrote, and when the socket's buffer emptied after holding.
+   */
+  queueMoved(): void;
+}
 
 /**
  * The sends of one tick (the first frame leaves at once, the others together at the tick's end): one
@@ -132,15 +150,21 @@ export class FrameWriter {
   private gatherEnd = 0;
   /** Completions whose frames end in the gathered bytes: settled by the write that carries them. */
   private gatherCompletions = 0;
+  /**
+   * The socket's buffer held bytes at the end of a tick: the kernel takes no more for now. Until it
+   * has taken them all (a zero-length write queued behind them calls `emptied`), each tick's heads
+   * stay in the gathering buffer, which grows up to `HOLD_MAX_BUFFER_BYTES`; then they leave in one
+   * write. Without this, a reader that stopped would cost one buffered write (and its bookkeeping,
+   * several times the bytes of a small frame) per tick until it is closed.
+   */
+  private holding = false;
+  private emptied: ((error?: Error | null) => void) | undefined;
   private readonly written = (error?: Error | null): void => this.onWritten(error);
 
-  /**
-   * @param failure the typed error of a write's callback, or undefined when the frame really
-   *   reached the kernel (the Messenger knows the socket's own error and its id)
-   */
+  /** @param owner told of write failures and queue moves (see `WriterOwner`) */
   constructor(
     private readonly socket: Duplex,
-    private readonly failure: (error: Error | null | undefined) => SendFailedError | undefined,
+    private readonly owner: WriterOwner,
   ) {}
 
   /** Bytes accepted and gathered, not yet handed to the socket. */
@@ -232,10 +256,19 @@ export class FrameWriter {
     this.socket.write(chunk, this.written);
   }
 
-  /** The tick's first frame, just queued, leaves now; the socket is corked for the rest of the tick. */
+  /**
+   * Calls `done` once every byte accepted so far was handed to the kernel, or with the typed error
+   * when the socket failed first: a zero-length write queued behind them.
+   */
+  whenWritten(done: WriteCallback): void {
+    this.flush();
+    this.socket.write(EMPTY, (error?: Error | null) => done(this.owner.writeFailure(error)));
+  }
+
+  /** The tick's first frame, just queued, leaves now (unless held); the socket is corked for the rest of the tick. */
   private leaveNow(corked: boolean): void {
     this.eager = false;
-    this.flush();
+    if (!this.holding) this.flush();
     if (corked) this.socket.uncork();
     this.socket.cork();
   }
@@ -247,19 +280,55 @@ export class FrameWriter {
     writer.eager = false;
     const batch = writer.batch;
     writer.batch = undefined;
-    writer.flush();
-    // Let the gathering buffer go: what was written from it is the socket's to keep.
-    writer.gather = EMPTY;
-    writer.gatherStart = writer.gatherEnd = 0;
-    if (socketCorked) writer.socket.uncork();
+    if (!writer.holding) {
+      writer.flush();
+      writer.release();
+    }
+    const socket = writer.socket;
+    if (socketCorked) socket.uncork();
     batch?.seal();
+    if (!writer.holding && socket.writableLength > 0) writer.hold();
+    writer.owner.queueMoved();
+  }
+
+  /** Lets the gathering buffer go: what was written from it is the socket's to keep. */
+  private release(): void {
+    this.gather = EMPTY;
+    this.gatherStart = this.gatherEnd = 0;
+  }
+
+  /** The kernel took less than the socket was given: hold the next ticks' heads (see `holding`). */
+  private hold(): void {
+    const socket = this.socket;
+    if (socket.destroyed || socket.writableEnded) return;
+    this.holding = true;
+    socket.write(EMPTY, (this.emptied ??= (error) => this.onEmptied(error)));
+  }
+
+  /** The zero-length write of `hold` was reached: every byte before it was taken, or the socket failed. */
+  private onEmptied(error: Error | null | undefined): void {
+    const socket = this.socket;
+    if (error || socket.destroyed || socket.writableEnded) {
+      this.holding = false; // the close flushed what was held; the socket's fate is the connection's
+      return;
+    }
+    if (socket.writableLength > 0) {
+      // Bytes written after it (a content buffer, a full gathering buffer) are still queued.
+      socket.write(EMPTY, this.emptied);
+      return;
+    }
+    this.holding = false;
+    this.flush(); // what was held leaves in one write
+    if (!this.corked) this.release(); // within a tick, the tick's frames still gather there
+    if (socket.writableLength > 0) this.hold();
+    this.owner.queueMoved();
   }
 
   /** Room for `n` more bytes in the gathering buffer; returns where they go. */
   private reserve(n: number): number {
     if (this.gatherEnd + n > this.gather.length) {
       this.flush();
-      const size = Math.max(n, Math.min(2 * this.gather.length, GATHER_MAX_BUFFER_BYTES));
+      const size = Math.max(n, Math.min(2 * this.gather.length, this.holding ? HOLD_MAX_BUFFER_BYTES : GATHER_MAX_BUFFER_BYTES));
       this.gather = Buffer.allocUnsafe(size);
       this.gatherStart = this.gatherEnd = 0;
     }
@@ -295,7 +364,7 @@ export class FrameWriter {
   private onWritten(error: Error | null | undefined): void {
     // Callbacks that come after a destroy may come out of order, but the failure is the same for
     // every one of them (unless all was written), so taking the oldest is always right.
-    const failure = this.failure(error);
+    const failure = this.owner.writeFailure(error);
     for (;;) {
       // Read afresh each time: a settle may write, and a transport may call back at once.
       const completions = this.completions;

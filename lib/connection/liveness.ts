@@ -1,6 +1,6 @@
 /**
- * Liveness of one connection: the heartbeat and the deadlines (idle, frame, first message), on one
- * scheduler so that marble tests drive them in virtual time.
+ * Liveness of one connection: the heartbeat and the deadlines (idle, frame, first message, write),
+ * on one scheduler so that marble tests drive them in virtual time.
  *
  * Nothing here runs per message. The connection records the time of its latest activity in an
  * `Activity` (plain field writes), and one timer per connection wakes at the earliest instant a
@@ -10,6 +10,14 @@
 import { Observable, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import type { Header, HeaderInput } from '../protocol/message.js';
 import { CloseReasonKind } from './close-reason.js';
+
+/** What the write deadline reads of a connection's outbound queue when it wakes. */
+export interface WriteProgress {
+  /** Bytes accepted for sending and not yet handed to the kernel. */
+  readonly queuedBytes: number;
+  /** Bytes handed to the kernel since the connection opened: it grows whenever the queue moves. */
+  readonly handedBytes: number;
+}
 
 /**
  * What a connection did, and when (scheduler time). The connection writes it; the liveness
@@ -28,6 +36,8 @@ export class Activity {
   onFrameStart: { frameStarted(now: number): void } | undefined = undefined;
   /** Set by a watchdog with an idle deadline: only then is `receivedAt` kept. */
   watchesIdle = false;
+  /** The connection's outbound queue, read by the write deadline; without it there is none. */
+  writes: WriteProgress | undefined = undefined;
 
   /**
    * Whether `received` needs the time for bytes with this outcome: with an idle deadline, or when a
@@ -73,13 +83,19 @@ export interface LivenessOptions {
   readonly firstMessageTimeoutMs?: number;
   /** Emit one `heartbeat` this long after the start if nothing was sent by then. */
   readonly connectCheckMs?: number;
+  /**
+   * Emit `slow-consumer` when the queue of `Activity.writes` holds bytes and they made no progress
+   * for this long; looked at every quarter of it while bytes are queued (see `Watchdog.writesQueued`).
+   */
+  readonly writeTimeoutMs?: number;
 }
 
 /** A deadline that passed: the connection closes with it as its reason. */
 export type LivenessTimeout =
   | typeof CloseReasonKind.IdleTimeout
   | typeof CloseReasonKind.FrameTimeout
-  | typeof CloseReasonKind.FirstMessageTimeout;
+  | typeof CloseReasonKind.FirstMessageTimeout
+  | typeof CloseReasonKind.SlowConsumer;
 
 /** What the watchdog asks of its connection: send a connection check, or close for a deadline. */
 export type LivenessSignal = 'heartbeat' | LivenessTimeout;
@@ -118,7 +134,16 @@ export class Watchdog {
   private readonly frameMs: number;
   private readonly firstMs: number;
   private readonly connectCheckMs: number;
+  private readonly writeMs: number;
+  /** How often the write deadline looks at the queue while bytes are queued: a quarter of it. */
+  private readonly writeStepMs: number;
   private readonly startedAt: number;
+  /** True while the queue holds bytes (from `writesQueued` until a look finds it empty). */
+  private writesWatched = false;
+  /** `handedBytes` at the latest look that saw progress, and the time of that look. */
+  private writeMark = 0;
+  private writeProgressAt = 0;
+  private writeLookAt = Infinity;
   private lastBeat: number;
   private connectCheckDue: boolean;
   private timer: Subscription | undefined;
@@ -136,6 +161,8 @@ export class Watchdog {
     this.frameMs = options.frameTimeoutMs ?? 0;
     this.firstMs = options.firstMessageTimeoutMs ?? 0;
     this.connectCheckMs = options.connectCheckMs ?? 0;
+    this.writeMs = activity.writes ? (options.writeTimeoutMs ?? 0) : 0;
+    this.writeStepMs = Math.max(1, Math.ceil(this.writeMs / 4));
     this.startedAt = scheduler.now();
     this.lastBeat = this.startedAt;
     this.connectCheckDue = this.connectCheckMs > 0;
@@ -158,6 +185,41 @@ export class Watchdog {
     if (now + this.frameMs < this.wakeAt) this.arm(now + this.frameMs, now);
   }
 
+  /**
+   * The connection's queue holds bytes the kernel has not taken (it tells at the end of a tick in
+   * which it wrote): the write deadline starts watching, unless it already does. Nothing runs per
+   * frame; while the queue holds bytes, a look every quarter of the deadline compares `handedBytes`.
+   */
+  writesQueued(): void {
+    if (this.writesWatched || this.writeMs === 0 || this.stopped) return;
+    const now = this.scheduler.now();
+    this.writesWatched = true;
+    this.writeMark = this.activity.writes!.handedBytes;
+    this.writeProgressAt = now;
+    this.writeLookAt = now + this.writeStepMs;
+    if (this.writeLookAt < this.wakeAt) this.arm(this.writeLookAt, now);
+  }
+
+  /** The write deadline's look at the queue; true when its bytes made no progress for `writeMs`. */
+  private writesStalled(now: number): boolean {
+    if (!this.writesWatched || now < this.writeLookAt) return false;
+    const writes = this.activity.writes!;
+    if (writes.queuedBytes === 0) {
+      this.writesWatched = false;
+      this.writeLookAt = Infinity;
+      return false;
+    }
+    const handed = writes.handedBytes;
+    if (handed !== this.writeMark) {
+      this.writeMark = handed;
+      this.writeProgressAt = now;
+    } else if (now >= this.writeProgressAt + this.writeMs) {
+      return true;
+    }
+    this.writeLookAt = Math.min(now + this.writeStepMs, this.writeProgressAt + this.writeMs);
+    return false;
+  }
+
   private expired(now: number): LivenessTimeout | undefined {
     const activity = this.activity;
     if (this.frameMs > 0 && activity.frameStartedAt >= 0 && now >= activity.frameStartedAt + this.frameMs) return CloseReasonKind.FrameTimeout;
@@ -174,6 +236,7 @@ export class Watchdog {
     if (this.firstMs > 0 && !activity.spoken) at = Math.min(at, this.startedAt + this.firstMs);
     if (this.heartbeatMs > 0) at = Math.min(at, Math.max(activity.sentAt, this.lastBeat) + this.heartbeatMs);
     if (this.connectCheckDue) at = Math.min(at, this.startedAt + this.connectCheckMs);
+    if (this.writesWatched) at = Math.min(at, this.writeLookAt);
     return at;
   }
 
@@ -189,7 +252,7 @@ export class Watchdog {
 
   private onWake(action: SchedulerAction<Watchdog>): void {
     const now = this.scheduler.now();
-    const timeout = this.expired(now);
+    const timeout = this.writesStalled(now) ? CloseReasonKind.SlowConsumer : this.expired(now);
     if (timeout !== undefined) {
       this.wakeAt = Infinity;
       this.timer = undefined;

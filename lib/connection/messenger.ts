@@ -14,14 +14,17 @@ import {
   ProtocolError,
   QueueFullError,
   SendFailedError,
+  WriteTimeoutError,
+  type HubQueueFullError,
 } from '../errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import { encodeFrame, frameContent, frameHeadText, type HeadSize } from '../protocol/encode.js';
 import { PREFIX_BYTES } from '../protocol/constants.js';
 import { frameLength, isCheck, type Frame, type Header, type HeaderInput, type Message } from '../protocol/message.js';
 import { CloseReasonKind, formatAddress, type Address, type CloseReason } from './close-reason.js';
-import { FrameWriter, type WriteCallback, type WriteSink } from './frame-writer.js';
-import { Activity, Watchdog, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal } from './liveness.js';
+import { FrameWriter, type WriteCallback, type WriterOwner } from './frame-writer.js';
+import { Activity, Watchdog, pingHeader, pingOf, pongHeader, pongOf, type LivenessSignal, type WriteProgress } from './liveness.js';
+import type { BudgetHolder, QueueBudget } from './queue-budget.js';
 import { DEFAULT_METRICS_INTERVAL_MS, TrafficCounters, sampleStats, type ConnectionStats } from './metrics.js';
 import { duration, resolveMessengerOptions, type MessengerOptions, type ResolvedMessengerOptions } from './options.js';
 
@@ -30,22 +33,22 @@ export {
   DEFAULT_LINGER_MS,
   DEFAULT_MAX_INBOX_BYTES,
   DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_WRITE_TIMEOUT_MS,
   type MessengerOptions,
   type QueueFullPolicy,
 } from './options.js';
 
-export type { WriteCallback, WriteSink } from './frame-writer.js';
+export type { WriteCallback } from './frame-writer.js';
 
 /** What the hub's operators need of a connection; `Messenger` is the real one. */
 export interface Target {
   readonly id: string;
-  /** Queues a frame; throws `ConnectionClosedError` or `QueueFullError` synchronously. */
-  write(frame: Frame, done?: WriteCallback): void;
   /**
-   * Optional: `write`, reporting to `sink.settle(index, error?)` instead of a callback. The
-   * operators use it when a target has it, so a broadcast needs no closure per target.
+   * Queues a frame: accepted when it returns, refused when it throws (`ConnectionClosedError`,
+   * `QueueFullError`, `HubQueueFullError`), synchronously either way. `done`, when given, is told
+   * later when the frame was handed to the kernel, or why it never was.
    */
-  queue?(frame: Frame, sink: WriteSink, index: number): void;
+  write(frame: Frame, done?: WriteCallback): void;
   close(reason?: CloseReasonKind, error?: Error): void;
 }
 
@@ -60,6 +63,8 @@ export interface MessengerOwner {
   connectionGone(messenger: Messenger, reason: CloseReason): void;
   /** The socket closed (after any linger): called once. */
   socketReleased(messenger: Messenger): void;
+  /** The hub's budget for queued bytes over all its connections, which each one charges. */
+  readonly queueBudget?: QueueBudget | undefined;
 }
 
 /** The socket surface a Messenger uses: `net.Socket` and the in-memory ends both have it. */
@@ -104,7 +109,7 @@ function resolveOnce(options: MessengerOptions): ResolvedMessengerOptions {
  * messenger.messages$.subscribe(({ header }) => console.log(messenger.id, header['info']));
  * await messenger.send({ info: 'hello' });
  */
-export class Messenger implements Target {
+export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHolder {
   /** Unique among its hub's live connections, stable for the connection's life (e.g. `c7`). */
   readonly id: string;
   /** The other end of the connection. */
@@ -126,6 +131,9 @@ export class Messenger implements Target {
   body: Buffer = EMPTY;
 
   readonly maxQueueBytes: number;
+  /** Bytes charged to the hub's queue budget; the budget alone writes it (see `QueueBudget`). */
+  budgetedBytes = 0;
+  private readonly budget: QueueBudget | undefined;
   private readonly options: ResolvedMessengerOptions;
   private readonly scheduler: SchedulerLike;
   /**
@@ -181,6 +189,7 @@ export class Messenger implements Target {
   constructor(socket: Transport, id: string, options: MessengerOptions = {}, addr?: Address, owner?: MessengerOwner) {
     this.socket = socket;
     this.owner = owner;
+    this.budget = owner?.queueBudget;
     this.id = id;
     this.addr = addr ?? { host: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
     this.options = resolveOnce(options);
@@ -198,6 +207,7 @@ export class Messenger implements Target {
     socket.on('close', Messenger.onSocketClose);
     // TCP keepalive finds a dead peer even with the heartbeat off.
     (socket as KeepAliveSocket).setKeepAlive?.(true, this.options.keepAliveDelayMs);
+    if (this.options.writeTimeoutMs > 0) this.activity.writes = this;
     this.startWatchdog();
   }
 
@@ -237,6 +247,11 @@ export class Messenger implements Target {
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
     return this.socket.writableLength + (this.writer?.gatheredBytes ?? 0);
+  }
+
+  /** Bytes handed to the kernel since the connection opened (what the write deadline watches). */
+  get handedBytes(): number {
+    return this.traffic.bytesOut - this.queuedBytes;
   }
 
   /** The latest round-trip time the heartbeat measured, in ms; undefined before any (or with a peer that does not answer). */
@@ -284,6 +299,21 @@ export class Messenger implements Target {
   }
 
   /**
+   * Resolves once every frame accepted so far was handed to the kernel: the "flushed" signal that
+   * the hub's sends, which settle when a frame is accepted, do not wait for. Rejects with
+   * `ConnectionClosedError` when the connection is closed, or `SendFailedError` when the socket
+   * fails first. Resolves at once when nothing is queued.
+   * @example
+   * await hub.broadcast({ info: 'last words' });
+   * await Promise.all(hub.messengers.map((m) => m.flushed().catch(() => {})));
+   */
+  flushed(): Promise<void> {
+    if (this.reason !== undefined) return Promise.reject(new ConnectionClosedError(this.id));
+    if (this.queuedBytes === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.writer!.whenWritten((error) => (error ? reject(error) : resolve())));
+  }
+
+  /**
    * Sends one message. Resolves when the frame is handed to the kernel; rejects with a typed error:
    * `FrameEncodeError` (nothing written), `ConnectionClosedError`, `QueueFullError` (nothing
    * written), or `SendFailedError`. Frames of concurrent sends never interleave.
@@ -310,39 +340,43 @@ export class Messenger implements Target {
 
   /**
    * Queues an encoded frame (see `encodeFrame`); the hub's operators use it to encode a broadcast
-   * once. Throws synchronously, with nothing written, when the connection is closed or the frame
-   * would pass `maxQueueBytes` (with `onQueueFull: 'close'`, after closing it as `slow-consumer`).
+   * once. Accepted when it returns; throws synchronously, with nothing written, when the connection
+   * is closed or the frame would pass `maxQueueBytes` (by default after closing the connection as
+   * `slow-consumer`) or the hub's `maxQueuedBytesTotal`. `done`, when given, is told once the frame
+   * was handed to the kernel, or with the typed error when it never was.
    */
   write(frame: Frame, done?: WriteCallback): void {
-    this.enqueue(frame, done, undefined);
-  }
-
-  /**
-   * `write`, telling `sink.settle(index)` when the frame was handed to the kernel, or
-   * `sink.settle(index, error)` when it failed; throws as `write` does. The hub's broadcast gives
-   * every target the same sink and frame.
-   */
-  queue(frame: Frame, sink: WriteSink, index: number): void {
-    this.enqueue(frame, sink, index);
-  }
-
-  /** Checks and writes an encoded frame; `first`/`second` say whom to tell (see `FrameWriter`). */
-  private enqueue(frame: Frame, first: unknown, second: unknown): void {
     const writer = (this.writer ??= this.makeWriter());
     const started = this.admit(writer, frame.length === 1 ? frame[0]!.length : frameLength(frame));
-    writer.frame(frame, first, second);
+    writer.frame(frame, done, undefined);
     this.stamp(started);
   }
 
   private makeWriter(): FrameWriter {
-    return new FrameWriter(this.socket, (error) => this.writeFailure(error));
+    return new FrameWriter(this.socket, this);
+  }
+
+  /**
+   * Called by this connection's write path (`FrameWriter`) when the queue may have moved: the hub's
+   * budget learns what it really holds, and the write deadline starts watching a queue that holds bytes.
+   */
+  queueMoved(): void {
+    const queued = this.queuedBytes;
+    if (this.budget !== undefined && this.reason === undefined) this.budget.account(this, queued);
+    if (queued > 0) this.watchdog?.writesQueued();
+  }
+
+  /** Called by the hub's queue budget: closes this connection, which holds the most, as `slow-consumer`. */
+  shed(error: HubQueueFullError): void {
+    if (this.reason === undefined) this.close(CloseReasonKind.SlowConsumer, error);
+    else this.socket.destroy(); // closed and still flushing: what it holds goes now
   }
 
   /**
    * Checks that a frame of `size` bytes may be queued, and counts it; true when it starts the tick's
    * batch (see `FrameWriter.cork`).
-   * @throws ConnectionClosedError, or QueueFullError (with `onQueueFull: 'close'`, after closing
-   *   the connection as `slow-consumer`)
+   * @throws ConnectionClosedError; QueueFullError (with `onQueueFull: 'close'`, after closing the
+   *   connection as `slow-consumer`); HubQueueFullError (see `QueueBudget.charge`)
    */
   private admit(writer: FrameWriter, size: number): boolean {
     if (this.reason !== undefined || this.socket.destroyed || this.socket.writableEnded) {
@@ -351,9 +385,11 @@ export class Messenger implements Target {
     const queued = this.queuedBytes;
     if (queued + size > this.maxQueueBytes) {
       const error = new QueueFullError(this.id, queued, size, this.maxQueueBytes);
-      if (this.options.onQueueFull === 'close') this.close(CloseReasonKind.SlowConsumer, error);
+      // A frame too large for even an empty queue is the sender's fault: refused, closing nothing.
+      if (this.options.onQueueFull === 'close' && queued > 0) this.close(CloseReasonKind.SlowConsumer, error);
       throw error;
     }
+    this.budget?.charge(this, size);
     this.traffic.bytesOut += size;
     this.traffic.messagesOut++;
     return writer.cork();
@@ -408,12 +444,13 @@ export class Messenger implements Target {
       }
     } else {
       this.socket.destroy();
+      this.budget?.release(this); // a destroyed socket holds nothing
     }
   }
 
   private startWatchdog(): void {
     const o = this.options;
-    if (o.heartbeatMs + o.idleTimeoutMs + o.frameTimeoutMs + o.firstMessageTimeoutMs + o.connectCheckMs === 0) return;
+    if (o.heartbeatMs + o.idleTimeoutMs + o.frameTimeoutMs + o.firstMessageTimeoutMs + o.connectCheckMs + o.writeTimeoutMs === 0) return;
     this.watchdog = new Watchdog(this.activity, o, this.scheduler, (signal) => this.onLiveness(signal));
   }
 
@@ -430,6 +467,8 @@ export class Messenger implements Target {
         return this.close(signal, new FrameTimeoutError(this.id, o.frameTimeoutMs));
       case CloseReasonKind.FirstMessageTimeout:
         return this.close(signal, new FirstMessageTimeoutError(this.id, o.firstMessageTimeoutMs));
+      case CloseReasonKind.SlowConsumer:
+        return this.close(signal, new WriteTimeoutError(this.id, o.writeTimeoutMs, this.queuedBytes));
     }
   }
 
@@ -459,8 +498,8 @@ export class Messenger implements Target {
     }
   }
 
-  /** The typed error of a write's callback, or undefined when the frame really reached the kernel. */
-  private writeFailure(error: Error | null | undefined): SendFailedError | undefined {
+  /** The typed error of a write's callback, or undefined when the frame really reached the kernel (for `FrameWriter`). */
+  writeFailure(error: Error | null | undefined): SendFailedError | undefined {
     const socket = this.socket;
     if (!error) {
       // Node calls back a write still in flight when the socket is destroyed with no error, as if
@@ -606,6 +645,7 @@ export class Messenger implements Target {
   private onClose(): void {
     if (!this.released) {
       this.released = true;
+      this.budget?.release(this);
       this.owner?.socketReleased(this);
     }
     this.resolveSocketClosed?.();

@@ -8,6 +8,11 @@ import { DEFAULT_MAX_CONTENT_BYTES } from '../protocol/constants.js';
 
 /** Default outbound queue limit per connection: 64 MiB of frames not yet taken by the kernel. */
 export const DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024;
+/**
+ * Default time queued bytes may make no progress into the kernel before the connection is closed as
+ * `slow-consumer`: 10 s (NATS closes a client that blocks a write for 10 s too).
+ */
+export const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
 /** Default bound of the inbox that holds messages while nobody subscribes: 1 MiB. */
 export const DEFAULT_MAX_INBOX_BYTES = 1024 * 1024;
 /** Default time a locally closed connection may take to flush before it is destroyed. */
@@ -25,14 +30,23 @@ export type QueueFullPolicy = 'fail' | 'close';
 export interface MessengerOptions {
   /** Largest content a received frame may announce. Default 64 MiB. */
   readonly maxContentBytes?: number;
-  /** Outbound queue limit in bytes; a send past it fails with `ERR_QUEUE_FULL`. Default 64 MiB. */
+  /**
+   * Outbound queue limit in bytes (frames accepted and not yet taken by the kernel); a send past it
+   * fails with `ERR_QUEUE_FULL` and, by default, closes the connection as `slow-consumer`. Default 64 MiB.
+   */
   readonly maxQueueBytes?: number;
   /**
-   * What a send past `maxQueueBytes` does besides failing with `ERR_QUEUE_FULL`: `'fail'` leaves
-   * the connection open (the hub's sends still close it, as failure-close), `'close'` also closes
-   * it as `slow-consumer`, whoever sent. Default `'fail'`.
+   * What a send past `maxQueueBytes` does besides failing with `ERR_QUEUE_FULL`: `'close'` also
+   * closes the connection as `slow-consumer`, whoever sent; `'fail'` leaves it open for the caller
+   * to retry (the hub's sends still close it, as failure-close). Default `'close'`.
    */
   readonly onQueueFull?: QueueFullPolicy;
+  /**
+   * Close as `slow-consumer` (`ERR_WRITE_TIMEOUT`) when queued bytes make no progress into the
+   * kernel for this long: the peer stopped reading. Checked four times per period, so the close
+   * comes between 1 and 1.25 periods after the last progress. 0 turns it off. Default 10 s.
+   */
+  readonly writeTimeoutMs?: number;
   /** Bytes of received messages held while nothing subscribes to `messages$`; past it reading pauses. Default 1 MiB. */
   readonly maxInboxBytes?: number;
   /** How long `close()` lets queued frames flush before the socket is destroyed. Default 2000 ms. */
@@ -78,6 +92,7 @@ export interface ResolvedMessengerOptions {
   readonly maxContentBytes: number;
   readonly maxQueueBytes: number;
   readonly onQueueFull: QueueFullPolicy;
+  readonly writeTimeoutMs: number;
   readonly maxInboxBytes: number;
   readonly lingerMs: number;
   readonly heartbeatMs: number;
@@ -95,7 +110,7 @@ export interface ResolvedMessengerOptions {
  * @throws InvalidOptionError naming the first option whose value cannot be used
  */
 export function resolveMessengerOptions(options: MessengerOptions): ResolvedMessengerOptions {
-  const onQueueFull = options.onQueueFull ?? 'fail';
+  const onQueueFull = options.onQueueFull ?? 'close';
   if (onQueueFull !== 'fail' && onQueueFull !== 'close') {
     throw new InvalidOptionError('onQueueFull', onQueueFull, "'fail' or 'close'");
   }
@@ -105,6 +120,7 @@ export function resolveMessengerOptions(options: MessengerOptions): ResolvedMess
     maxContentBytes: bytes('maxContentBytes', options.maxContentBytes, DEFAULT_MAX_CONTENT_BYTES),
     maxQueueBytes: bytes('maxQueueBytes', options.maxQueueBytes, DEFAULT_MAX_QUEUE_BYTES),
     onQueueFull,
+    writeTimeoutMs: duration('writeTimeoutMs', options.writeTimeoutMs, DEFAULT_WRITE_TIMEOUT_MS),
     maxInboxBytes: bytes('maxInboxBytes', options.maxInboxBytes, DEFAULT_MAX_INBOX_BYTES),
     lingerMs: duration('lingerMs', options.lingerMs, DEFAULT_LINGER_MS),
     heartbeatMs: duration('heartbeatMs', options.heartbeatMs, 0),

@@ -4,7 +4,7 @@
  * any connection exists; the defaults that depend on which side opened a connection live here.
  */
 import { InvalidOptionError } from '../errors.js';
-import { count, duration, resolveMessengerOptions, type MessengerOptions } from '../connection/options.js';
+import { bytes, count, duration, resolveMessengerOptions, type MessengerOptions } from '../connection/options.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { Frame, HeaderInput } from '../protocol/message.js';
 import type { Messenger } from '../connection/messenger.js';
@@ -16,6 +16,12 @@ export const DEFAULT_MAX_CONNECTIONS = 10_000;
 export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 30_000;
 /** Default delay of the seed's connection check on a dialled connection that has sent nothing: 5 s. */
 export const DEFAULT_CONNECT_CHECK_MS = 5000;
+/**
+ * Default budget for queued bytes over all of a hub's connections: 256 MiB. With the 10,000
+ * connections `maxConnections` allows, that is what keeps stalled peers from holding more than a
+ * quarter of a 1 GB machine, whatever each one's `maxQueueBytes`.
+ */
+export const DEFAULT_MAX_QUEUED_BYTES_TOTAL = 256 * 1024 * 1024;
 /** Default deadline for the first message to pass `authenticate`: 10 s. */
 export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 
@@ -33,6 +39,13 @@ export interface HubOptions extends MessengerOptions {
    * (destroyed, counted in `stats().refusals`). Default 10,000.
    */
   readonly maxConnections?: number;
+  /**
+   * Budget for bytes queued over all the hub's connections (frames accepted, not yet taken by the
+   * kernel; a broadcast's frame counts once per target). A frame that would pass it closes the
+   * connections holding the most, as `slow-consumer` (`ERR_HUB_QUEUE_FULL`), until it fits.
+   * 0 turns it off. Default 256 MiB.
+   */
+  readonly maxQueuedBytesTotal?: number;
   /**
    * The gate: a connection's first message must pass it within `authTimeoutMs`, or the connection
    * closes (`auth-failed`, `auth-timeout`). Until it passes, the connection is not in `messengers`,
@@ -52,6 +65,7 @@ export type ConnectionSide = 'accepted' | 'dialled';
 /** A hub's options, checked, with the per-side connection options ready for each Messenger. */
 export interface ResolvedHubOptions {
   readonly maxConnections: number;
+  readonly maxQueuedBytesTotal: number;
   readonly authTimeoutMs: number;
   readonly hello: Frame | undefined;
   /** Options of a Messenger by the side that opened it; `unknown` when the caller did not say. */
@@ -72,6 +86,7 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
   }
   return {
     maxConnections: count('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+    maxQueuedBytesTotal: bytes('maxQueuedBytesTotal', options.maxQueuedBytesTotal, DEFAULT_MAX_QUEUED_BYTES_TOTAL),
     authTimeoutMs: positive('authTimeoutMs', duration('authTimeoutMs', options.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS)),
     hello: options.hello && encodeFrame(options.hello.header, options.hello.content),
     connection: {

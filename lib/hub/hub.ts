@@ -20,6 +20,7 @@ import { CloseReasonKind, type Address, type CloseReason } from '../connection/c
 import { Messenger, type MessengerOwner, type Transport } from '../connection/messenger.js';
 import { DEFAULT_METRICS_INTERVAL_MS, sampleStats } from '../connection/metrics.js';
 import { DEFAULT_LINGER_MS, duration } from '../connection/options.js';
+import { QueueBudget } from '../connection/queue-budget.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { HeaderInput } from '../protocol/message.js';
 import { authenticate } from './authenticate.js';
@@ -101,19 +102,10 @@ export class Hub {
   /** Every adopted Messenger whose socket has not closed yet, live or lingering. */
   private readonly unreleased = new Set<Messenger>();
   private nextId = 1;
+  /** The budget every connection charges its queued bytes to (`maxQueuedBytesTotal`). */
+  private readonly budget: QueueBudget;
   /** What every connection tells the hub when it closes, and when its socket is released. */
-  private readonly owner: MessengerOwner = {
-    connectionClosed: (messenger, { reason }) => {
-      // Only admitted connections count: one refused past maxConnections was never open.
-      if (this.open.delete(messenger)) this.tally.closed(reason, messenger.stats());
-    },
-    connectionGone: (messenger, reason) => {
-      if (this.live.get(messenger.id) === messenger) this.forget(messenger, reason);
-    },
-    socketReleased: (messenger) => {
-      this.unreleased.delete(messenger);
-    },
-  };
+  private readonly owner: MessengerOwner;
   private stopped = false;
   private stopDone: Promise<void> | undefined;
 
@@ -123,6 +115,20 @@ export class Hub {
   constructor(options: HubOptions = {}) {
     this.options = options;
     this.resolved = resolveHubOptions(options);
+    this.budget = new QueueBudget(this.resolved.maxQueuedBytesTotal, () => this.unreleased);
+    this.owner = {
+      connectionClosed: (messenger, { reason }) => {
+        // Only admitted connections count: one refused past maxConnections was never open.
+        if (this.open.delete(messenger)) this.tally.closed(reason, messenger.stats());
+      },
+      connectionGone: (messenger, reason) => {
+        if (this.live.get(messenger.id) === messenger) this.forget(messenger, reason);
+      },
+      socketReleased: (messenger) => {
+        this.unreleased.delete(messenger);
+      },
+      queueBudget: this.budget,
+    };
     this.drainMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.scheduler = options.scheduler ?? asyncScheduler;
     if (options.authenticate) {
@@ -199,8 +205,9 @@ export class Hub {
   }
 
   /**
-   * Sends to one connection (the seed's `send`). Resolves with the outcome; a failed send closes
-   * the connection unless `closeOnFail` is false.
+   * Sends to one connection (the seed's `send`). Resolves with the outcome as soon as the frame
+   * is accepted into the connection's queue or refused, never waiting for a slow reader (see
+   * `Messenger.flushed` for that); a refused send closes the connection unless `closeOnFail` is false.
    * @throws (rejects) UnknownConnectionError, FrameEncodeError
    */
   async send(ref: ConnectionRef, header: HeaderInput, content?: Uint8Array, options: SendOptions = {}): Promise<SendOutcome<Messenger>> {
@@ -212,7 +219,9 @@ export class Hub {
 
   /**
    * Sends to every live connection (the seed's `broadcast`); each failure closes its connection.
-   * Resolves with one outcome per connection. The frame is encoded once for all.
+   * Resolves with one outcome per connection once the frame was accepted into, or refused by, each
+   * one's queue: a stalled reader delays nobody (it is closed by `writeTimeoutMs`, `maxQueueBytes`
+   * or `maxQueuedBytesTotal`). The frame is encoded once for all.
    * @throws (rejects) FrameEncodeError, with nothing sent
    */
   broadcast(header: HeaderInput, content?: Uint8Array): Promise<SendOutcome<Messenger>[]> {
@@ -223,6 +232,7 @@ export class Hub {
 
   /**
    * Sends to the given connections (the seed's `multicast`); each failure closes its connection.
+   * Settles as `broadcast` does, once each frame was accepted or refused.
    * A Messenger that is no longer live gets a failed outcome with `UnknownConnectionError`; an id
    * or index that names no live connection rejects with it, before anything is sent.
    */
@@ -354,7 +364,7 @@ export class Hub {
 
   /**
    * `sendEach` and `closeOnFailure` in one pass (`writeAll`): the outcomes come in the order of the
-   * targets, and nothing is allocated per target but its outcome.
+   * targets, each as its frame is accepted or refused, and nothing is allocated per target but its outcome.
    */
   private deliver(targets: readonly Messenger[], header: HeaderInput, content: Uint8Array | undefined, closeOnFail: boolean): Promise<SendOutcome<Messenger>[]> {
     let frame;

@@ -4,9 +4,9 @@
  * They are pure over their inputs, so a `TestScheduler` can drive them with fake targets.
  */
 import { EMPTY, Observable, filter, map, mergeMap, tap, type MonoTypeOperatorFunction, type OperatorFunction } from 'rxjs';
-import { FrameEncodeError, QueueFullError, RxTcpHubError, SendFailedError } from '../errors.js';
+import { FrameEncodeError, HubQueueFullError, QueueFullError, RxTcpHubError, SendFailedError } from '../errors.js';
 import { CloseReasonKind } from '../connection/close-reason.js';
-import type { Target, WriteSink } from '../connection/messenger.js';
+import type { Target } from '../connection/messenger.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { Frame, HeaderInput, Message } from '../protocol/message.js';
 
@@ -30,8 +30,9 @@ export interface Received<T extends Target = Target> extends Message {
 }
 
 /**
- * Writes one encoded frame to one target: one outcome, then completes. The outcome arrives when
- * the frame is handed to the kernel, or at once when the target refuses it (closed, queue full).
+ * Writes one encoded frame to one target: one outcome, then completes. The outcome says whether
+ * the target accepted the frame into its queue or refused it (closed, queue full), at once: it
+ * never waits for the frame to reach the kernel (`Messenger.flushed` does that).
  */
 export function writeFrame<T extends Target>(target: T, frame: Frame): Observable<SendOutcome<T>> {
   return writeEach([target], frame);
@@ -39,8 +40,8 @@ export function writeFrame<T extends Target>(target: T, frame: Frame): Observabl
 
 /**
  * Encodes each outgoing message once and writes it to every one of its targets, emitting one
- * outcome per target as each settles. A message that cannot be encoded gives a failed outcome
- * (`FrameEncodeError`) for each target, and the chain goes on.
+ * outcome per target, in target order, as each accepts or refuses it. A message that cannot be
+ * encoded gives a failed outcome (`FrameEncodeError`) for each target, and the chain goes on.
  *
  * @example
  * of({ targets: hub.messengers, header: { info: 'hi' } }).pipe(sendEach(), closeOnFailure())
@@ -60,90 +61,58 @@ export function sendEach<T extends Target>(): OperatorFunction<Outgoing<T>, Send
   });
 }
 
-/**
- * Writes one frame to every target: one outcome per target as each settles (the refusals at
- * once, in target order), then completes. One sink for all, no Observable per target.
- */
+/** Writes one frame to every target, on subscribe: one outcome per target, in order, then completes. */
 function writeEach<T extends Target>(targets: readonly T[], frame: Frame): Observable<SendOutcome<T>> {
   return new Observable<SendOutcome<T>>((subscriber) => {
-    let pending = targets.length;
-    const sink: WriteSink = {
-      settle(index, error) {
-        subscriber.next(outcomeOf(targets[index]!, error));
-        if (--pending === 0) subscriber.complete();
-      },
-    };
-    for (let i = 0; i < targets.length; i++) writeTo(targets[i]!, frame, sink, i);
+    for (let i = 0; i < targets.length && !subscriber.closed; i++) subscriber.next(writeTo(targets[i]!, frame));
+    subscriber.complete();
   });
 }
 
 /**
  * Writes one encoded frame to every target and resolves with one outcome per target, in the
- * order of `targets`, once all have settled. With `closeFailed`, each target whose write failed
- * is closed as it fails, as `closeOnFailure` does. The hub's `send`, `broadcast` and `multicast`
- * are this: one frame and one sink shared by every target, a counter of those still pending.
+ * order of `targets`, as soon as each has accepted or refused it: one stalled target delays no
+ * other. With `closeFailed`, each target that refused is closed, as `closeOnFailure` does. The
+ * hub's `send`, `broadcast` and `multicast` are this: one frame shared by every target.
  *
  * @example
  * const outcomes = await writeAll(hub.messengers, encodeFrame({ info: 'hi' }), true);
  */
 export function writeAll<T extends Target>(targets: readonly T[], frame: Frame, closeFailed: boolean): Promise<SendOutcome<T>[]> {
-  if (targets.length === 0) return Promise.resolve([]);
-  return new Promise((resolve) => {
-    const sink = new Settlements(targets, closeFailed, resolve);
-    for (let i = 0; i < targets.length; i++) writeTo(targets[i]!, frame, sink, i);
-  });
+  const outcomes = new Array<SendOutcome<T>>(targets.length);
+  for (let i = 0; i < targets.length; i++) {
+    const outcome = writeTo(targets[i]!, frame);
+    if (closeFailed && !outcome.ok) closeFailedTarget(outcome.target, outcome.error);
+    outcomes[i] = outcome;
+  }
+  return Promise.resolve(outcomes);
 }
 
-/** The outcomes of one `writeAll`: a count of the writes still pending, and the errors so far. */
-class Settlements<T extends Target> implements WriteSink {
-  private pending: number;
-  private errors: Map<number, RxTcpHubError> | undefined;
-
-  constructor(
-    private readonly targets: readonly T[],
-    private readonly closeFailed: boolean,
-    private readonly resolve: (outcomes: SendOutcome<T>[]) => void,
-  ) {
-    this.pending = targets.length;
-  }
-
-  settle(index: number, error?: RxTcpHubError): void {
-    if (error) {
-      (this.errors ??= new Map()).set(index, error);
-      if (this.closeFailed) closeFailed(this.targets[index]!, error);
-    }
-    if (--this.pending > 0) return;
-    const errors = this.errors;
-    this.resolve(this.targets.map((target, i) => outcomeOf(target, errors?.get(i))));
-  }
-}
-
-/** Writes through `queue` when the target has it, else through `write` and a callback. */
-function writeTo<T extends Target>(target: T, frame: Frame, sink: WriteSink, index: number): void {
+/** Queues the frame on one target: accepted, or refused with a typed error. */
+function writeTo<T extends Target>(target: T, frame: Frame): SendOutcome<T> {
   try {
-    if (target.queue) target.queue(frame, sink, index);
-    else target.write(frame, (error) => sink.settle(index, error));
+    target.write(frame);
+    return { target, ok: true };
   } catch (error) {
-    sink.settle(index, asHubError(error, target.id));
+    return { target, ok: false, error: asHubError(error, target.id) };
   }
-}
-
-function outcomeOf<T extends Target>(target: T, error: RxTcpHubError | undefined): SendOutcome<T> {
-  return error ? { target, ok: false, error } : { target, ok: true };
 }
 
 /**
  * Closes every target whose send failed, as the seed's broadcast did: `slow-consumer` when its
  * queue was full, `send-failed` otherwise. Encoding failures are the sender's, and close nothing.
+ * (With the default `onQueueFull: 'close'`, a full queue has closed its connection already.)
  */
 export function closeOnFailure<T extends Target>(): MonoTypeOperatorFunction<SendOutcome<T>> {
   return tap((outcome) => {
-    if (!outcome.ok) closeFailed(outcome.target, outcome.error);
+    if (!outcome.ok) closeFailedTarget(outcome.target, outcome.error);
   });
 }
 
-function closeFailed(target: Target, error: RxTcpHubError): void {
-  if (error instanceof FrameEncodeError) return;
+function closeFailedTarget(target: Target, error: RxTcpHubError): void {
+  // The sender's faults close nothing: a message that cannot be encoded, or one larger than the
+  // hub's whole queue budget. A target the budget shed is closed already.
+  if (error instanceof FrameEncodeError || error instanceof HubQueueFullError) return;
   target.close(error instanceof QueueFullError ? CloseReasonKind.SlowConsumer : CloseReasonKind.SendFailed, error);
 }
 
