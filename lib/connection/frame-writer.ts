@@ -1,13 +1,14 @@
 /**
- * A connection's write path, below the Messenger's checks: a `send` that is the first frame of its
- * tick leaves at once, and the writes after it in the same tick are corked and leave together.
- * Frame heads are gathered into small pooled buffers (a `send` encodes straight into them) and
- * handed to the socket as one write each; content is written as it is, never copied; one shared
- * write callback settles, in order, every frame a write carries; the `send()` calls of one tick
- * share one Promise. While the socket's own buffer holds bytes the kernel has not taken (a slow
- * reader), the heads of later ticks are held and gathered (see `holding`) instead of costing the
- * socket one buffered write each.
+ * A connection's write path, below the Messenger's checks. What is accepted waits in a list of
+ * buffers (a broadcast's frame is the same buffer on every target: referred to, not copied) and
+ * leaves at the end of the tick, corked into one writev; a `send` that is the first frame of its
+ * tick leaves at once. Small buffers leave gathered into small pooled buffers (the heads `send`
+ * encodes are written straight into one); a large content is written as it is. Writing stops once the kernel stops taking bytes: the rest waits, still as
+ * references, until the socket's buffer has emptied (`holding`), so that a reader that fell behind
+ * costs a pointer per frame it owes, not a copy of it. One shared write callback settles, in order,
+ * every frame a write carries; the `send()` calls of one tick share one Promise.
  */
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { RxTcpHubError, SendFailedError } from '../errors.js';
 import { writeFrameHead } from '../protocol/encode.js';
@@ -31,19 +32,28 @@ const EMPTY = Buffer.alloc(0);
 const NO_COMPLETIONS: unknown[] = Object.freeze([]) as unknown as unknown[];
 /** In the completions queue: the end of what one write's callback settles. */
 const WRITE_END = Symbol('rx-tcp-hub.write-end');
-/** Encoded frame heads up to this size are copied into the tick's gathering buffer. */
-const GATHER_MAX_BYTES = 4096;
+/** In the list of what waits: the next two slots say whom to tell once the bytes before it are written. */
+const SETTLE = Symbol('rx-tcp-hub.settle');
+/** Buffers up to this size are gathered with their neighbours into one write; larger ones leave as they are. */
+const GATHER_MAX_BYTES = 2048;
+/** The largest write gathered from small buffers: under half of `Buffer.poolSize`, so it comes from the pool. */
+const RUN_MAX_BYTES = 4000;
 /**
- * The first gathering buffer of a tick is exactly the size of its first head (a tick often holds
- * one frame, and a queue held up by a slow reader then holds no more than it counts); each next one
- * is twice the last, up to just under half of `Buffer.poolSize`, so that all come from the pool.
+ * The buffer that a TCP connection's gathered writes are copied into, one at a time, shared by every
+ * connection: a write the kernel took whole (the socket's buffer is empty right after it) leaves
+ * nothing holding it, so the next write reuses it. A write the kernel did not take whole keeps it,
+ * and the next one makes a new one. Only for a plain TCP socket, whose writes either reach the
+ * kernel at once or keep their buffer; another transport (TLS, in memory) may hold on to a chunk
+ * after its write called back.
  */
-const GATHER_MAX_BUFFER_BYTES = 4000;
+let scratch: Buffer | undefined;
+const SCRATCH_BYTES = 16 * 1024;
 /**
- * While holding (see `FrameWriter.holding`), the gathering buffer may grow to this: a reader that
- * fell behind is sent fewer, larger writes, and the bytes it owes are held at about their own size.
+ * The buffer `send`s encode their heads into: the first of a tick is exactly the size of its first
+ * head; each next one is twice the last, up to just under half of `Buffer.poolSize`, so that all
+ * come from the pool.
  */
-const HOLD_MAX_BUFFER_BYTES = 64 * 1024;
+const HEAD_MAX_BUFFER_BYTES = 4000;
 
 /** What a FrameWriter tells its connection; a Messenger is one. */
 export interface WriterOwner {
@@ -124,59 +134,66 @@ export class SendBatch implements WriteSink {
 export class FrameWriter {
   private corked = false;
   /**
-   * The tick's first frame has not been written yet. A `send` (`text`) that is first leaves at
-   * once, in one write, and only then is the socket corked: a lone reply reaches the kernel before
-   * whatever its caller does next, and the frames that follow it in the same tick wait for the
-   * tick's end to leave together. An encoded frame (`frame`: the hub's fan-out) corks at once.
+   * The tick's first frame has not been queued yet. A `send` (`text`) that is first leaves at
+   * once, in one write: a lone reply reaches the kernel before whatever its caller does next. An
+   * encoded frame (`frame`: the hub's fan-out) waits for the tick's end with the rest.
    */
   private eager = false;
   /** The promise the sends of this tick share (see `SendBatch`). */
   private batch: SendBatch | undefined;
   /**
-   * What to tell when each frame queued with a completion is written, oldest first, two slots a
-   * frame: (sink, index) (a `send`'s batch, a broadcast's sink) or (callback, undefined); after the
-   * frames one socket write carries, (WRITE_END, undefined). Writes complete in order, so one shared
-   * callback (`written`) serves them all: no closure per frame or per write.
+   * What to tell when each written frame reached the kernel, oldest first, two slots a frame:
+   * (sink, index) (a `send`'s batch) or (callback, undefined); after the frames one socket write
+   * carries, (WRITE_END, undefined). Writes complete in order, so one shared callback (`written`)
+   * serves them all: no closure per frame or per write.
    */
   private completions: unknown[] = NO_COMPLETIONS;
   private completionsHead = 0;
   /**
-   * The heads of this tick's frames, written one after another; bytes `[gatherStart, gatherEnd)`
-   * are not handed to the socket yet. They go before a content buffer, when the buffer is full, and
-   * when the tick ends. Let go at the end of each tick: a quiet connection holds none.
+   * What was accepted and not handed to the socket yet, from `waitingHead` on, in order: buffers
+   * (a broadcast's are shared by all its targets), and after a frame's last buffer, when someone
+   * waits for it, SETTLE and its two completion slots. Made when first needed, let go once empty.
+   */
+  private waiting: unknown[] | undefined;
+  private waitingHead = 0;
+  private waitingBytes = 0;
+  /**
+   * The heads `send` encodes, one after another; bytes `[gatherStart, gatherEnd)` are not in
+   * `waiting` yet (`seal` puts them there, then `gatherSettles`: the completions of the frames that
+   * end in them). Let go at the end of each tick: a quiet connection holds none.
    */
   private gather: Buffer = EMPTY;
   private gatherStart = 0;
   private gatherEnd = 0;
-  /** Completions whose frames end in the gathered bytes: settled by the write that carries them. */
-  private gatherCompletions = 0;
+  private gatherSettles: unknown[] | undefined;
   /**
-   * The socket's buffer held bytes at the end of a tick: the kernel takes no more for now. Until it
-   * has taken them all (a zero-length write queued behind them calls `emptied`), each tick's heads
-   * stay in the gathering buffer, which grows up to `HOLD_MAX_BUFFER_BYTES`; then they leave in one
-   * write. Without this, a reader that stopped would cost one buffered write (and its bookkeeping,
-   * several times the bytes of a small frame) per tick until it is closed.
+   * The kernel stopped taking bytes: the socket's buffer holds some, and what is accepted waits
+   * here, referred to, until a zero-length write queued behind them (`emptied`) says the socket
+   * took them all. Without this, a reader that stopped would cost a copy of every frame, plus the
+   * socket's bookkeeping of one buffered write per tick, until it is closed.
    */
   private holding = false;
   private emptied: ((error?: Error | null) => void) | undefined;
+  /** The socket is plain TCP: its gathered writes may use `scratch`. */
+  private readonly reusable: boolean;
   private readonly written = (error?: Error | null): void => this.onWritten(error);
 
   /** @param owner told of write failures and queue moves (see `WriterOwner`) */
   constructor(
     private readonly socket: Duplex,
     private readonly owner: WriterOwner,
-  ) {}
+  ) {
+    this.reusable = socket instanceof Socket && (socket as { encrypted?: boolean }).encrypted !== true;
+  }
 
-  /** Bytes accepted and gathered, not yet handed to the socket. */
+  /** Bytes accepted and not handed to the socket yet. */
   get gatheredBytes(): number {
-    return this.gatherEnd - this.gatherStart;
+    return this.waitingBytes + this.gatherEnd - this.gatherStart;
   }
 
   /** Starts the tick's batch if none is open; true when this call started it. */
   cork(): boolean {
     if (this.corked) return false;
-    // A send that comes first leaves at once (see `eager`); the writes after it in this tick leave
-    // together: gathered, and as one writev. The socket is corked once the first frame is queued.
     this.corked = true;
     this.eager = true;
     process.nextTick(FrameWriter.uncork, this);
@@ -188,72 +205,44 @@ export class FrameWriter {
     return this.batch ?? new SendBatch();
   }
 
-  /** The batch's frame was queued (the socket is corked): it is sealed when the tick ends. */
+  /** The batch's frame was queued: it is sealed when the tick ends. */
   keep(batch: SendBatch): void {
     this.batch = batch;
   }
 
-  /** Writes an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
+  /** Queues an encoded frame: `first`/`second` say whom to tell (see `completions`); no `first`, nobody. */
   frame(frame: Frame, first: unknown, second: unknown): void {
-    if (this.eager) {
-      // A fan-out (broadcast, multicast) puts many frames on each target in a tick: they all wait
-      // for the tick's end and leave in one write per target.
-      this.eager = false;
-      this.socket.cork();
+    this.eager = false; // a fan-out's frames leave together at the tick's end
+    this.seal();
+    const waiting = (this.waiting ??= []);
+    for (let i = 0; i < frame.length; i++) {
+      const buffer = frame[i]!;
+      waiting.push(buffer);
+      this.waitingBytes += buffer.length;
     }
-    this.queueFrame(frame, first, second);
+    if (first !== undefined) waiting.push(SETTLE, first, second);
   }
 
   /** `frame` for a frame given as its checked header text and content: the head is encoded in place. */
   text(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
-    if (!this.eager) return this.queueText(text, textBytes, content, sink);
-    const parts = content.length > 0;
-    if (parts) this.socket.cork(); // head and content leave in one writev
-    this.queueText(text, textBytes, content, sink);
-    this.leaveNow(parts);
-  }
-
-  private queueFrame(frame: Frame, first: unknown, second: unknown): void {
-    const head = frame[0]!;
-    if (head.length <= GATHER_MAX_BYTES) {
-      const at = this.reserve(head.length); // first: it may start a new gathering buffer
-      head.copy(this.gather, at);
-      if (frame.length === 1) return this.expectGathered(first, second);
-      this.flush();
-    } else {
-      this.flush();
-      if (frame.length === 1) return this.writeOut(head, first, second);
-      this.socket.write(head);
-    }
-    const last = frame.length - 1;
-    for (let i = 1; i < last; i++) this.socket.write(frame[i]);
-    this.writeOut(frame[last]!, first, second);
-  }
-
-  private queueText(text: string, textBytes: number, content: Buffer, sink: WriteSink): void {
-    const at = this.reserve(PREFIX_BYTES + textBytes); // first: it may start a new gathering buffer
+    const at = this.reserve(PREFIX_BYTES + textBytes);
     writeFrameHead(this.gather, at, text, textBytes);
-    if (content.length === 0) return this.expectGathered(sink, 0);
-    this.flush();
-    this.writeOut(content, sink, 0);
+    if (content.length === 0) {
+      (this.gatherSettles ??= []).push(sink, 0);
+    } else {
+      this.seal();
+      this.waiting!.push(content, SETTLE, sink, 0);
+      this.waitingBytes += content.length;
+    }
+    if (this.eager) {
+      this.eager = false;
+      if (!this.holding) this.writeWaiting(false);
+    }
   }
 
-  /** Hands the gathered bytes, if any, to the socket as one buffer. */
+  /** Hands everything accepted to the socket (a close, `whenWritten`): it is the socket's to write or fail. */
   flush(): void {
-    const start = this.gatherStart;
-    const end = this.gatherEnd;
-    if (end === start) return;
-    this.gatherStart = end;
-    const settles = this.gatherCompletions > 0;
-    this.gatherCompletions = 0;
-    const gather = this.gather;
-    const chunk = start === 0 && end === gather.length ? gather : gather.subarray(start, end);
-    if (!settles) {
-      this.socket.write(chunk);
-      return;
-    }
-    this.completions.push(WRITE_END, undefined);
-    this.socket.write(chunk, this.written);
+    this.writeWaiting(false);
   }
 
   /**
@@ -265,39 +254,42 @@ export class FrameWriter {
     this.socket.write(EMPTY, (error?: Error | null) => done(this.owner.writeFailure(error)));
   }
 
-  /** The tick's first frame, just queued, leaves now (unless held); the socket is corked for the rest of the tick. */
-  private leaveNow(corked: boolean): void {
-    this.eager = false;
-    if (!this.holding) this.flush();
-    if (corked) this.socket.uncork();
-    this.socket.cork();
+  /**
+   * The socket is gone: what still waits will never be written. Its completions fail with the
+   * socket's error (see `WriterOwner.writeFailure`).
+   */
+  abandon(): void {
+    this.seal();
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
+    const head = this.waitingHead;
+    this.waiting = undefined;
+    this.waitingHead = this.waitingBytes = 0;
+    let failure: RxTcpHubError | undefined;
+    for (let j = head; j < waiting.length; j++) {
+      if (waiting[j] !== SETTLE) continue;
+      failure ??= this.owner.writeFailure(Object.assign(new Error('the socket closed before the frame was written'), { code: 'ERR_STREAM_DESTROYED' }));
+      tell(waiting[j + 1], waiting[j + 2], failure);
+      j += 2;
+    }
   }
 
   private static uncork(writer: FrameWriter): void {
     writer.corked = false;
-    // Corked once the tick's first frame was queued; a tick that queued none left it uncorked.
-    const socketCorked = !writer.eager;
     writer.eager = false;
     const batch = writer.batch;
     writer.batch = undefined;
-    if (!writer.holding) {
-      writer.flush();
-      writer.release();
-    }
-    const socket = writer.socket;
-    if (socketCorked) socket.uncork();
+    if (writer.holding) writer.seal();
+    else writer.writeWaiting(true);
+    // Let the head buffer go: what was written from it is the socket's to keep, the rest is in `waiting`.
+    writer.gather = EMPTY;
+    writer.gatherStart = writer.gatherEnd = 0;
     batch?.seal();
-    if (!writer.holding && socket.writableLength > 0) writer.hold();
+    if (!writer.holding && (writer.waiting !== undefined || writer.socket.writableLength > 0)) writer.hold();
     writer.owner.queueMoved();
   }
 
-  /** Lets the gathering buffer go: what was written from it is the socket's to keep. */
-  private release(): void {
-    this.gather = EMPTY;
-    this.gatherStart = this.gatherEnd = 0;
-  }
-
-  /** The kernel took less than the socket was given: hold the next ticks' heads (see `holding`). */
+  /** The kernel took less than it was given: wait for the socket's buffer to empty (see `holding`). */
   private hold(): void {
     const socket = this.socket;
     if (socket.destroyed || socket.writableEnded) return;
@@ -308,56 +300,117 @@ export class FrameWriter {
   /** The zero-length write of `hold` was reached: every byte before it was taken, or the socket failed. */
   private onEmptied(error: Error | null | undefined): void {
     const socket = this.socket;
-    if (error || socket.destroyed || socket.writableEnded) {
-      this.holding = false; // the close flushed what was held; the socket's fate is the connection's
-      return;
-    }
-    if (socket.writableLength > 0) {
-      // Bytes written after it (a content buffer, a full gathering buffer) are still queued.
-      socket.write(EMPTY, this.emptied);
-      return;
-    }
     this.holding = false;
-    this.flush(); // what was held leaves in one write
-    if (!this.corked) this.release(); // within a tick, the tick's frames still gather there
-    if (socket.writableLength > 0) this.hold();
+    if (error || socket.destroyed || socket.writableEnded) return; // a close flushed what waited
+    if (socket.writableLength === 0) this.writeWaiting(true);
+    if (this.waiting !== undefined || socket.writableLength > 0) this.hold();
     this.owner.queueMoved();
   }
 
-  /** Room for `n` more bytes in the gathering buffer; returns where they go. */
+  /** Puts the heads gathered since the last seal in `waiting`, then the completions of their frames. */
+  private seal(): void {
+    const start = this.gatherStart;
+    const end = this.gatherEnd;
+    if (end === start) return;
+    this.gatherStart = end;
+    const gather = this.gather;
+    const waiting = (this.waiting ??= []);
+    waiting.push(start === 0 && end === gather.length ? gather : gather.subarray(start, end));
+    this.waitingBytes += end - start;
+    const settles = this.gatherSettles;
+    if (settles === undefined) return;
+    this.gatherSettles = undefined;
+    for (let i = 0; i < settles.length; i += 2) waiting.push(SETTLE, settles[i], settles[i + 1]);
+  }
+
+  /**
+   * Hands what waits to the socket, oldest first. Small buffers next to each other are gathered
+   * (copied) into one write; a larger one is written as it is. With `whileTaken` (a tick's end, an
+   * emptied socket) each write goes alone, and the writing stops after the first one the kernel did
+   * not take whole: the rest keeps waiting, as references (a copy made for each target of a
+   * broadcast, while its reader is behind, would be memory that only grows). On a TCP socket those
+   * writes gather into one buffer reused by every connection (see `scratch`), so a fan-out leaves no
+   * copies behind for the collector. Otherwise (a close, a first `send`) all of it is corked into
+   * one writev, gathered into fresh pooled buffers.
+   */
+  private writeWaiting(whileTaken: boolean): void {
+    this.seal();
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
+    const socket = this.socket;
+    const reuse = whileTaken && this.reusable;
+    const runMax = reuse ? SCRATCH_BYTES : RUN_MAX_BYTES;
+    let i = this.waitingHead;
+    if (!whileTaken) socket.cork();
+    while (i < waiting.length) {
+      // One write: the buffers from i to end, with the SETTLE entries among and right after them.
+      let end = i;
+      let bytes = 0;
+      let count = 0;
+      let settles = false;
+      const first = waiting[i] as Buffer;
+      while (end < waiting.length) {
+        const item = waiting[end];
+        if (item === SETTLE) {
+          end += 3;
+          settles = true;
+          continue;
+        }
+        const length = (item as Buffer).length;
+        if (count > 0 && (length > GATHER_MAX_BYTES || first.length > GATHER_MAX_BYTES || bytes + length > runMax)) break;
+        count++;
+        bytes += length;
+        end++;
+      }
+      const gathered = count > 1;
+      const chunk = gathered ? gatherRun(waiting, i, end, bytes, reuse ? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES)) : undefined) : first;
+      for (let j = i; j < end; j++) {
+        if (waiting[j] === SETTLE) {
+          if (this.completions === NO_COMPLETIONS) this.completions = [];
+          this.completions.push(waiting[j + 1], waiting[j + 2]);
+          waiting[j + 1] = waiting[j + 2] = undefined;
+          j += 2;
+        }
+        waiting[j] = undefined;
+      }
+      this.waitingBytes -= bytes;
+      i = end;
+      if (settles) {
+        this.completions.push(WRITE_END, undefined);
+        socket.write(chunk, this.written);
+      } else {
+        socket.write(chunk);
+      }
+      if (whileTaken && socket.writableLength > 0) {
+        // Not taken whole: the socket keeps the chunk, so the scratch buffer is its now.
+        if (reuse && gathered) scratch = undefined;
+        break;
+      }
+    }
+    if (!whileTaken) socket.uncork();
+    if (i >= waiting.length) {
+      this.waiting = undefined;
+      this.waitingHead = 0;
+    } else if (i >= 4096 && i * 2 >= waiting.length) {
+      // Keep a long wait from growing the list forever at its front.
+      this.waiting = waiting.slice(i);
+      this.waitingHead = 0;
+    } else {
+      this.waitingHead = i;
+    }
+  }
+
+  /** Room for `n` more bytes in the head buffer; returns where they go. */
   private reserve(n: number): number {
     if (this.gatherEnd + n > this.gather.length) {
-      this.flush();
-      const size = Math.max(n, Math.min(2 * this.gather.length, this.holding ? HOLD_MAX_BUFFER_BYTES : GATHER_MAX_BUFFER_BYTES));
+      this.seal();
+      const size = Math.max(n, Math.min(2 * this.gather.length, HEAD_MAX_BUFFER_BYTES));
       this.gather = Buffer.allocUnsafe(size);
       this.gatherStart = this.gatherEnd = 0;
     }
     const at = this.gatherEnd;
     this.gatherEnd = at + n;
     return at;
-  }
-
-  /** The frame just gathered ends there: its completion waits for the write of the gathered bytes. */
-  private expectGathered(first: unknown, second: unknown): void {
-    if (first === undefined) return;
-    this.expect(first, second);
-    this.gatherCompletions++;
-  }
-
-  private expect(first: unknown, second: unknown): void {
-    if (this.completions === NO_COMPLETIONS) this.completions = [];
-    this.completions.push(first, second);
-  }
-
-  /** Writes a frame's last buffer; with `first`, its callback also settles that frame. */
-  private writeOut(chunk: Buffer, first: unknown, second: unknown): void {
-    if (first === undefined) {
-      this.socket.write(chunk);
-      return;
-    }
-    this.expect(first, second);
-    this.completions.push(WRITE_END, undefined);
-    this.socket.write(chunk, this.written);
   }
 
   /** A settling write was written, or failed: settle the completions queued before it. */
@@ -385,8 +438,31 @@ export class FrameWriter {
         }
       }
       if (first === WRITE_END) return;
-      if (typeof second === 'number') (first as WriteSink).settle(second, failure);
-      else (first as WriteCallback)(failure);
+      tell(first, second, failure);
     }
   }
+}
+
+/** Settles one frame's completion: a sink and its index, or a callback. */
+function tell(first: unknown, second: unknown, failure: RxTcpHubError | undefined): void {
+  if (typeof second === 'number') (first as WriteSink).settle(second, failure);
+  else (first as WriteCallback)(failure);
+}
+
+/**
+ * The buffers of `waiting[from, to)` (SETTLE entries skipped) copied into one of `bytes` bytes: the
+ * start of `into`, or a new one (from the pool: `RUN_MAX_BYTES` is under half its size).
+ */
+function gatherRun(waiting: readonly unknown[], from: number, to: number, bytes: number, into: Buffer | undefined): Buffer {
+  const out = into === undefined ? Buffer.allocUnsafe(bytes) : into.subarray(0, bytes);
+  let at = 0;
+  for (let j = from; j < to; j++) {
+    const item = waiting[j];
+    if (item === SETTLE) {
+      j += 2;
+      continue;
+    }
+    at += (item as Buffer).copy(out, at);
+  }
+  return out;
 }

@@ -648,6 +648,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
       this.budget?.release(this);
       this.owner?.socketReleased(this);
     }
+    this.writer?.abandon(); // what never reached the socket fails with its error
     this.resolveSocketClosed?.();
     this.linger?.unsubscribe();
     if (this.reason !== undefined) return;
