@@ -5,6 +5,7 @@
  * and no connection's queue ever holds more than `maxQueueBytes`, sampled on every broadcast and
  * from the metrics streams. Then `onQueueFull` decides what a plain send to a stalled reader does.
  */
+import { readFileSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CloseReasonKind } from '../lib/connection/close-reason.js';
@@ -13,7 +14,9 @@ import type { ConnectionStats } from '../lib/connection/metrics.js';
 import { ErrorCode, QueueFullError } from '../lib/errors.js';
 import type { HubStats } from '../lib/hub/hub-stats.js';
 import { encodeFrame, frameLength } from '../lib/protocol/index.js';
-import { WAIT_MS, link, next, rawPeer, startClient, startServer, waitFor } from './helpers/loopback.js';
+import { FrameDecoder } from '../lib/protocol/decoder.js';
+import { WAIT_MS, link, next, rawConnect, rawPeer, startClient, startServer, waitFor } from './helpers/loopback.js';
+import { spawnConsole } from './helpers/console-process.js';
 
 const MAX_QUEUE_BYTES = 64 * 1024;
 const READERS = 4;
@@ -142,4 +145,98 @@ test("with onQueueFull 'close', even a send that does not failure-close closes t
   t.is(reason.reason, CloseReasonKind.SlowConsumer);
   t.true(reason.error instanceof QueueFullError);
   t.is(server.stats().closes[CloseReasonKind.SlowConsumer], 1);
+});
+
+// Through the server console, as a user would: `rx-tcp-hub server` with the default flags but a
+// short write deadline, some clients reading and some stalled, 50,000 lines piped into its stdin.
+
+/** The console lines piped in: each a `broadcast` of about 150 bytes, so that a stalled reader's kernel buffers fill. */
+const STORM_LINES = 50_000;
+/** The memory the server may grow by (peak RSS minus its RSS once every client is connected). */
+const STORM_MAX_GROWTH_BYTES = 64 * 1024 * 1024;
+/** How long after the write deadline's 1.25 periods a close may come, on a loaded machine. */
+const CLOSE_MARGIN_MS = 5000;
+
+/** The resident memory of a process, from /proc (Linux); undefined elsewhere. */
+function residentBytes(pid: number): number | undefined {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A raw client of the console's server: says hello (a connection check), then reads frames, or stops reading. */
+async function stormClient(t: ExecutionContext, port: number, reads: boolean): Promise<{ infos: string[] }> {
+  const socket = await rawConnect(t, port);
+  const infos: string[] = [];
+  socket.write(Buffer.concat(encodeFrame({ TP: 'Check' })));
+  if (reads) {
+    const decoder = new FrameDecoder();
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk, (m) => infos.push(m.header['info']!)));
+  } else {
+    socket.pause();
+  }
+  return { infos };
+}
+
+async function consoleStorm(t: ExecutionContext, counts: { readers: number; stalled: number }, writeTimeoutMs: number): Promise<void> {
+  t.timeout(120_000);
+  const server = spawnConsole(t, ['server', '--write-timeout', `${writeTimeoutMs}ms`]);
+  const port = Number(/:(\d+)$/.exec(await server.line((l) => l.startsWith('listening on ')))![1]);
+  const total = counts.readers + counts.stalled;
+  const readers: Array<{ infos: string[] }> = [];
+  for (let i = 0; i < counts.readers; i++) readers.push(await stormClient(t, port, true));
+  for (let i = 0; i < counts.stalled; i++) await stormClient(t, port, false);
+  await server.line((l) => l.startsWith('open ') && l.endsWith(`(${total} alive)`));
+  const stalledIds = new Set(server.stdout.filter((l) => l.startsWith('open ')).slice(counts.readers).map((l) => l.split(' ')[1]!));
+
+  const baseline = residentBytes(server.pid);
+  let peak = baseline ?? 0;
+  const sampling = setInterval(() => (peak = Math.max(peak, residentBytes(server.pid) ?? 0)), 10);
+  t.teardown(() => clearInterval(sampling));
+  const pad = 'x'.repeat(130);
+  const expected = Array.from({ length: STORM_LINES }, (_, i) => `line ${String(i).padStart(5, '0')} ${pad}`);
+  const started = Date.now();
+  server.type(expected.map((text) => `broadcast ${text}`).join('\n'));
+
+  // Every stalled reader is closed as slow-consumer by the write deadline ...
+  const closedAt = new Map<string, number>();
+  while (closedAt.size < counts.stalled) {
+    const line = await server.line((l) => l.startsWith('close '), 60_000);
+    closedAt.set(line.split(' ')[1]!, Date.now());
+    t.regex(line, /: slow-consumer \(connection c\d+: \d+ queued bytes made no progress for \d+ ms \(writeTimeoutMs\)/);
+  }
+  t.deepEqual(new Set(closedAt.keys()), stalledIds, 'the stalled readers, and only they, were closed');
+  // ... while every reader gets every line, in order.
+  await waitFor(() => readers.every((r) => r.infos.length >= STORM_LINES), 'every reader to get every line', 60_000);
+  const readersDone = Date.now();
+  clearInterval(sampling);
+  for (const reader of readers) t.deepEqual(reader.infos, expected);
+  t.is(server.stdout.filter((l) => l.startsWith('broadcast sent to ')).length, STORM_LINES, 'the console ran every command');
+
+  // Closed no sooner than the deadline after the first broadcast, and no later than 1.25 deadlines
+  // (plus a margin for a loaded machine) after the last one, past which nothing could move.
+  for (const at of closedAt.values()) {
+    t.true(at - started >= writeTimeoutMs, `closed ${at - started} ms after the first line`);
+    t.true(at <= readersDone + 1.25 * writeTimeoutMs + CLOSE_MARGIN_MS, `closed ${at - readersDone} ms after the readers were done`);
+  }
+  if (baseline === undefined) {
+    t.log('no /proc here: the memory bound is not checked');
+  } else {
+    const growth = peak - baseline;
+    t.log(`server RSS grew ${(growth / 2 ** 20).toFixed(1)} MiB; readers done ${readersDone - started} ms after the first line`);
+    t.true(growth < STORM_MAX_GROWTH_BYTES, `the server grew by ${growth} bytes`);
+  }
+  server.type('quit');
+  t.is(await server.exit(), 0);
+}
+
+test('through the server console, with one stalled client, 50,000 piped broadcasts reach the reader in order, the stalled one is closed by the write deadline, and the server grows under 64 MB', async (t) => {
+  await consoleStorm(t, { readers: 1, stalled: 1 }, 1000);
+});
+
+test('through the server console, with 50 stalled and 50 reading clients, 50,000 piped broadcasts reach every reader in order and every stalled one is closed, the server growing under 64 MB', async (t) => {
+  await consoleStorm(t, { readers: 50, stalled: 50 }, 250);
 });

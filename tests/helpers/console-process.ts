@@ -34,6 +34,8 @@ export interface ConsoleProcess {
   exit(ms?: number): Promise<number | null>;
   readonly stdout: string[];
   readonly stderr: string[];
+  /** The process id, e.g. to read its memory from /proc. */
+  readonly pid: number;
 }
 
 /** Spawns `rx-tcp-hub <args>` with piped stdin. */
@@ -89,6 +91,7 @@ export function spawnConsole(t: ExecutionContext, args: string[]): ConsoleProces
       firstValueFrom(from(closed).pipe(timeout({ first: ms, with: () => throwError(() => new Error(`waited ${ms} ms for the exit; ${transcript()}`)) }))),
     stdout,
     stderr,
+    pid: child.pid!,
   };
 }
 
