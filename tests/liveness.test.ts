@@ -243,3 +243,63 @@ test('heartbeats on both ends keep a quiet connection open past its idle deadlin
   await client.send({ info: 'still here' });
   t.is((await atServer).header['info'], 'still here');
 });
+
+// The write deadline, in virtual time: `q` 100 bytes queued (the connection tells), `m` the kernel
+// takes 10 of them, `e` it takes them all.
+
+function playWrites(activity: Activity, events$: Observable<string>): void {
+  const writes = { queuedBytes: 0, handedBytes: 0 };
+  activity.writes = writes;
+  events$.subscribe((event) => {
+    if (event === 'q') {
+      writes.queuedBytes += 100;
+      activity.queued();
+    } else if (event === 'm') {
+      writes.queuedBytes -= 10;
+      writes.handedBytes += 10;
+    } else if (event === 'e') {
+      writes.handedBytes += writes.queuedBytes;
+      writes.queuedBytes = 0;
+    }
+  });
+}
+
+const slow = { c: CloseReasonKind.SlowConsumer } as const;
+
+test('queued bytes that make no progress for writeTimeoutMs close the connection as slow-consumer', (t) => {
+  const scheduler = testScheduler(t);
+  scheduler.run(({ cold, expectObservable }) => {
+    const activity = new Activity();
+    playWrites(activity, cold('-q'));
+    expectObservable(liveness(activity, { writeTimeoutMs: 8 }, scheduler)).toBe('9ms (c|)', slow);
+  });
+});
+
+test('progress puts the write deadline off, and the close comes within 1.25 deadlines of the last progress', (t) => {
+  const scheduler = testScheduler(t);
+  scheduler.run(({ cold, expectObservable }) => {
+    const activity = new Activity();
+    // Queued at 1, looked at every 2 ms: the look at 7 sees the progress made at 6; none until 7 + 8.
+    playWrites(activity, cold('-q----m'));
+    expectObservable(liveness(activity, { writeTimeoutMs: 8 }, scheduler)).toBe('15ms (c|)', slow);
+  });
+});
+
+test('a queue that empties stops the write deadline, and one that fills again starts it afresh', (t) => {
+  const scheduler = testScheduler(t);
+  scheduler.run(({ cold, expectObservable }) => {
+    const activity = new Activity();
+    // Queued at 1 and emptied at 4, before any deadline; queued again at 21.
+    playWrites(activity, cold('-q--e----------------q'));
+    expectObservable(liveness(activity, { writeTimeoutMs: 8 }, scheduler)).toBe('29ms (c|)', slow);
+  });
+});
+
+test('a reader that keeps taking bytes, however slowly, is never closed by the write deadline', (t) => {
+  const scheduler = testScheduler(t);
+  scheduler.run(({ cold, expectObservable }) => {
+    const activity = new Activity();
+    playWrites(activity, cold('-q------m------m------m------m------m'));
+    expectObservable(liveness(activity, { writeTimeoutMs: 8 }, scheduler), '^ 40ms !').toBe('', slow);
+  });
+});

@@ -11,7 +11,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CloseReasonKind } from '../lib/connection/close-reason.js';
 import type { Messenger } from '../lib/connection/messenger.js';
 import type { ConnectionStats } from '../lib/connection/metrics.js';
-import { ErrorCode, QueueFullError } from '../lib/errors.js';
+import { ErrorCode, HubQueueFullError, QueueFullError } from '../lib/errors.js';
 import type { HubStats } from '../lib/hub/hub-stats.js';
 import { encodeFrame, frameLength } from '../lib/protocol/index.js';
 import { FrameDecoder } from '../lib/protocol/decoder.js';
@@ -239,4 +239,25 @@ test('through the server console, with one stalled client, 50,000 piped broadcas
 
 test('through the server console, with 50 stalled and 50 reading clients, 50,000 piped broadcasts reach every reader in order and every stalled one is closed, the server growing under 64 MB', async (t) => {
   await consoleStorm(t, { readers: 50, stalled: 50 }, 250);
+});
+
+test('past maxQueuedBytesTotal the hub closes the connection holding the most as slow-consumer, and the others stay', async (t) => {
+  const maxQueuedBytesTotal = 1024 * 1024;
+  const server = await startServer(t, { maxQueuedBytesTotal, writeTimeoutMs: 0 });
+  const reader = await link(server, startClient(t));
+  const { peer: stalled } = await rawPeer(t, server, { stalled: true });
+  const closed = next(stalled.closed$, 30_000);
+  const content = Buffer.alloc(64 * 1024);
+  // Bounded: the kernel buffers of a loopback connection hold a few MiB, then the budget is passed.
+  for (let seq = 0; seq < 2000 && !stalled.closed; seq++) {
+    await server.send(stalled, { seq }, content);
+    await server.send(reader.server, { seq }, Buffer.alloc(16));
+    if (seq % 8 === 7) await nextTurn();
+  }
+  const reason = await closed;
+  t.is(reason.reason, CloseReasonKind.SlowConsumer);
+  t.true(reason.error instanceof HubQueueFullError);
+  t.is((reason.error as HubQueueFullError).shedId, stalled.id);
+  t.false(reader.server.closed, 'the reader holds little and stays');
+  t.true(server.stats().queuedBytes <= maxQueuedBytesTotal);
 });

@@ -38,6 +38,8 @@ export class Activity {
   watchesIdle = false;
   /** The connection's outbound queue, read by the write deadline; without it there is none. */
   writes: WriteProgress | undefined = undefined;
+  /** Set by a watchdog with a write deadline, told by `queued`. */
+  onWritesQueued: { writesQueued(): void } | undefined = undefined;
 
   /**
    * Whether `received` needs the time for bytes with this outcome: with an idle deadline, or when a
@@ -68,6 +70,14 @@ export class Activity {
   /** Records a frame queued for sending. */
   sent(now: number): void {
     this.sentAt = now;
+  }
+
+  /**
+   * The outbound queue holds bytes the kernel has not taken: the connection tells at the end of a
+   * tick in which it wrote. The write deadline starts watching it, if it does not already.
+   */
+  queued(): void {
+    this.onWritesQueued?.writesQueued();
   }
 }
 
@@ -169,6 +179,7 @@ export class Watchdog {
     // The one event that can bring a deadline nearer: a frame starting while the timer sleeps longer.
     if (this.frameMs > 0) activity.onFrameStart = this;
     if (this.idleMs > 0) activity.watchesIdle = true;
+    if (this.writeMs > 0) activity.onWritesQueued = this;
     this.arm(this.nextWake(), this.startedAt);
   }
 
@@ -178,6 +189,7 @@ export class Watchdog {
     this.timer?.unsubscribe();
     this.timer = undefined;
     if (this.activity.onFrameStart === this) this.activity.onFrameStart = undefined;
+    if (this.activity.onWritesQueued === this) this.activity.onWritesQueued = undefined;
   }
 
   /** A frame started at `now` (called by the Activity). */
@@ -186,8 +198,8 @@ export class Watchdog {
   }
 
   /**
-   * The connection's queue holds bytes the kernel has not taken (it tells at the end of a tick in
-   * which it wrote): the write deadline starts watching, unless it already does. Nothing runs per
+   * The connection's queue holds bytes the kernel has not taken (`Activity.queued`): the write
+   * deadline starts watching, unless it already does. Nothing runs per
    * frame; while the queue holds bytes, a look every quarter of the deadline compares `handedBytes`.
    */
   writesQueued(): void {

@@ -363,7 +363,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
   queueMoved(): void {
     const queued = this.queuedBytes;
     if (this.budget !== undefined && this.reason === undefined) this.budget.account(this, queued);
-    if (queued > 0) this.watchdog?.writesQueued();
+    if (queued > 0) this.activity.queued();
   }
 
   /** Called by the hub's queue budget: closes this connection, which holds the most, as `slow-consumer`. */
