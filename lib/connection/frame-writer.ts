@@ -331,7 +331,7 @@ export class FrameWriter {
    * broadcast, while its reader is behind, would be memory that only grows). On a TCP socket those
    * writes gather into one buffer reused by every connection (see `scratch`), so a fan-out leaves no
    * copies behind for the collector. Otherwise (a close, a first `send`) all of it is corked into
-   * one writev, gathered into fresh pooled buffers.
+   * one writev, gathered into fresh pooled buffers when what waits is small.
    */
   private writeWaiting(whileTaken: boolean): void {
     this.seal();
@@ -339,7 +339,8 @@ export class FrameWriter {
     if (waiting === undefined) return;
     const socket = this.socket;
     const reuse = whileTaken && this.reusable;
-    const runMax = reuse ? SCRATCH_BYTES : RUN_MAX_BYTES;
+    // A close's flush of a long wait hands the buffers over as they are: copies would double it.
+    const runMax = reuse ? SCRATCH_BYTES : whileTaken || this.waitingBytes <= SCRATCH_BYTES ? RUN_MAX_BYTES : 0;
     let i = this.waitingHead;
     if (!whileTaken) socket.cork();
     while (i < waiting.length) {

@@ -435,8 +435,8 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
     // The reason is settled before the socket is touched: anything a destroy calls back into
     // (a failed write's callback, say) then finds the connection already closed for this reason.
     this.finish(error ? { reason, error } : { reason });
-    this.writer?.flush(); // frames accepted before the close are the socket's to write or fail
     if (reason === CloseReasonKind.Local) {
+      this.writer?.flush(); // frames accepted before the close are the socket's to write, within the linger
       this.socket.resume(); // keep reading to the peer's FIN, so the socket can close
       this.socket.end();
       if (!this.socket.destroyed) {
@@ -444,6 +444,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
       }
     } else {
       this.socket.destroy();
+      this.writer?.abandon(); // what waited in the writer fails with the socket, unwritten
       this.budget?.release(this); // a destroyed socket holds nothing
     }
   }
