@@ -6,7 +6,7 @@
  * machine make start-up, not the consoles, what the tests wait for.
  */
 import test, { type ExecutionContext } from 'ava';
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { firstValueFrom } from 'rxjs';
 import { Client } from '../lib/index.js';
 import { parseLine, spawnConsole, type ConsoleProcess } from './helpers/console-process.js';
@@ -278,4 +278,31 @@ test.serial('an unknown subcommand or a bad flag prints one line to stderr and e
     t.regex(run.stderr[0]!, /^rx-tcp-hub: /);
     t.deepEqual(run.stdout, []);
   }
+});
+
+test.serial('a client console keeps running commands while the server it sends to has stopped reading', async (t) => {
+  // A server that accepts and never reads: the kernel buffers fill (a few MiB), then the client's queue.
+  const accepted: Socket[] = [];
+  const stalled = createServer((socket) => accepted.push(socket.pause()));
+  await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => {
+    for (const socket of accepted) socket.destroy();
+    stalled.close();
+  });
+  const { port } = stalled.address() as { port: number };
+  const client = spawnConsole(t, ['client', '--json', '--write-timeout', '2s', '--connect', `127.0.0.1:${port}`]);
+  await client.event({ event: 'open', id: 'c1' });
+  const text = 'x'.repeat(200);
+  // About 8 MiB: more than the loopback kernel buffers hold, so the sends outrun the reader.
+  client.type(Array.from({ length: 40_000 }, () => `send c1 ${text}`).join('\n'));
+  client.type('stats --json');
+  // Every send is accepted at once, and the command after them runs: no send waits for the reader.
+  const stats = await client.event({ event: 'stats' }, 30_000);
+  t.is(client.stdout.filter((l) => parseLine(l)?.event === 'sent').length, 40_000);
+  t.true(Number((stats as { queuedBytes?: number }).queuedBytes) > 0, 'bytes were still queued when stats ran');
+  // The write deadline then closes the connection as slow-consumer.
+  const closed = await client.event({ event: 'close', id: 'c1' }, 30_000);
+  t.is(closed['reason'], 'slow-consumer');
+  client.type('quit');
+  t.is(await client.exit(), 0);
 });
