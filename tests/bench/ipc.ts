@@ -1,5 +1,6 @@
 /** The messages between the runner and its worker processes. */
 import type { Mode } from './impls/types.js';
+import type { PaceStats } from './shared/fan-out.js';
 import type { TallyResult } from './shared/tally.js';
 
 /**
@@ -13,6 +14,7 @@ export type Request = { id: number } & (
   | { cmd: 'listen'; mode: Mode }
   | { cmd: 'connect'; mode: Mode; port: number; connections: number }
   | { cmd: 'whenConnections'; count: number }
+  | { cmd: 'whenConnectionsAtMost'; count: number }
   /** Arms the receiving side: `total` messages of `type` with `size` content bytes, seq 0.. per connection. */
   | { cmd: 'arm'; type: string; size: number; total: number }
   | { cmd: 'collect' }
@@ -20,6 +22,13 @@ export type Request = { id: number } & (
   | { cmd: 'broadcast'; count: number }
   | { cmd: 'pingPong'; count: number }
   | { cmd: 'memory' }
+  /** The resident set's high-water mark since the last reset (see `PeakRss`); `reset` starts a new one after reading it. */
+  | { cmd: 'peakRss'; reset: boolean }
+  /** See `BenchServer.fill`. */
+  | { cmd: 'fill'; ports: number[] }
+  /** See `BenchClient.stall` and `unstall`. */
+  | { cmd: 'stall'; count: number }
+  | { cmd: 'unstall' }
   | { cmd: 'stop' }
 );
 
@@ -70,4 +79,22 @@ export interface Timed {
   t1: number;
   errors: number;
   firstError?: string;
+  /** `broadcast`: see `BroadcastResult`. */
+  pace?: PaceStats;
+  refused?: number;
+  targets?: number;
+}
+
+/**
+ * What `peakRss` answers. On Linux the high-water mark is the kernel's own (`VmHWM` of
+ * /proc/self/status, reset by writing 5 to /proc/self/clear_refs), so no peak between samples is
+ * missed; where it cannot be reset, `peak` is the process's lifetime peak and `reset` is false.
+ */
+export interface PeakRss {
+  /** Bytes. */
+  peak: number;
+  /** Bytes resident now. */
+  rss: number;
+  /** Whether the mark was reset after this reading (or would have been: `reset: false` asked for none). */
+  resettable: boolean;
 }

@@ -58,7 +58,9 @@ function format(value: number, unit: string): string {
     case 'µs':
       return value.toFixed(value < 100 ? 1 : 0);
     case 'bytes':
-      return value >= 1024 ? `${(value / 1024).toFixed(1)} KiB` : `${value.toFixed(0)} B`;
+      return Math.abs(value) >= 1024 ? `${(value / 1024).toFixed(1)} KiB` : `${value.toFixed(0)} B`;
+    case '×':
+      return `${value.toFixed(2)}×`;
     default:
       return String(value);
   }

@@ -83,7 +83,9 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
   const fail = (impl: ImplName, error: unknown): void => {
     report.results.get(impl)!.failed ??= (error as Error).message;
   };
-  for (const impl of options.impls) {
+  // A scenario may be for some implementations only (see Scenario.impls).
+  const impls = options.impls.filter((impl) => !scenario.impls || scenario.impls.includes(impl));
+  for (const impl of impls) {
     report.results.set(impl, emptyResult(scenario));
     try {
       sessions.set(impl, await scenario.open(impl, context, report.results.get(impl)!));
@@ -96,8 +98,8 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
   for (let r = 0; r < rounds; r++) {
     // A fresh pair of processes every `roundsPerPair` rounds (see Scenario.roundsPerPair).
     const renew = scenario.roundsPerPair !== undefined && r > 0 && r % scenario.roundsPerPair === 0;
-    for (let i = 0; i < options.impls.length; i++) {
-      const impl = options.impls[(r + i) % options.impls.length]!;
+    for (let i = 0; i < impls.length; i++) {
+      const impl = impls[(r + i) % impls.length]!;
       let session = sessions.get(impl);
       if (!session) continue;
       try {
@@ -122,7 +124,7 @@ for (const scenario of SCENARIOS.filter((s) => options.scenarios.includes(s.id))
     const figures = scenario.metrics
       .map((m) => {
         const s = summarize(result.samples[m.key] ?? []);
-        return s ? `${m.key} ${s.median.toFixed(m.unit === 'µs' ? 1 : 0)} ${m.unit}` : `${m.key} —`;
+        return s ? `${m.key} ${s.median.toFixed(m.unit === 'µs' ? 1 : m.unit === '×' ? 2 : 0)} ${m.unit}` : `${m.key} —`;
       })
       .join(', ');
     context.log(

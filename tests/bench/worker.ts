@@ -3,13 +3,13 @@
  *   node --import tsx tests/bench/worker.ts <implementation> <server|client>
  * It answers the runner's requests over the IPC channel (see `ipc.ts`), in order, one at a time.
  */
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { Tally } from './shared/tally.js';
 import { makeContent, now } from './shared/messages.js';
 import { describe, type BenchClient, type BenchServer, type Implementation } from './impls/types.js';
 import { IMPLEMENTATIONS, type ImplName } from './impls/index.js';
-import { MARKS_ENV, type Collected, type Hello, type MemorySample, type Reply, type Request, type RoundUsage, type StopReport } from './ipc.js';
+import { MARKS_ENV, type Collected, type Hello, type MemorySample, type PeakRss, type Reply, type Request, type RoundUsage, type StopReport } from './ipc.js';
 
 // The role (argv[3]) only names the process: requests decide what it does. The name, `s:net` or
 // `c:rx-tcp-hub`, is the main thread's on Linux, so `perf report --sort comm` tells the workers apart.
@@ -59,6 +59,10 @@ async function handle(request: Request): Promise<unknown> {
     case 'whenConnections':
       await server!.whenConnections(request.count);
       return null;
+    case 'whenConnectionsAtMost':
+      if (!server!.whenConnectionsAtMost) throw new Error(`${name} cannot wait for connections to leave`);
+      await server!.whenConnectionsAtMost(request.count);
+      return null;
     case 'arm':
       mark('arm');
       usageAtArm = process.resourceUsage();
@@ -84,6 +88,17 @@ async function handle(request: Request): Promise<unknown> {
       return await client!.pingPong(request.count);
     case 'memory':
       return memory();
+    case 'peakRss':
+      return peakRss(request.reset);
+    case 'fill':
+      if (!server!.fill) throw new Error(`${name} cannot fill stalled connections`);
+      return await server!.fill(request.ports);
+    case 'stall':
+      if (!client!.stall) throw new Error(`${name} cannot stall connections`);
+      return await client!.stall(request.count);
+    case 'unstall':
+      await client!.unstall?.();
+      return null;
     case 'stop': {
       await Promise.race([(server ?? client)?.stop(), new Promise((resolve) => setTimeout(resolve, 3000))]);
       const report: StopReport = { maxRssKiB: process.resourceUsage().maxRSS, ...gcs };
@@ -106,6 +121,29 @@ function memory(): MemorySample {
   gc?.();
   const { rss, heapUsed, external, arrayBuffers } = process.memoryUsage();
   return { rss, heapUsed, external, arrayBuffers };
+}
+
+/** See `PeakRss`. */
+function peakRss(reset: boolean): PeakRss {
+  const rss = process.memoryUsage.rss();
+  let peak: number | null = null;
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmHWM:'));
+    if (line) peak = Number(line.split(/\s+/)[1]) * 1024;
+  } catch {
+    // not Linux: the lifetime peak below
+  }
+  let resettable = peak !== null;
+  if (resettable && reset) {
+    try {
+      writeFileSync('/proc/self/clear_refs', '5'); // the high-water mark restarts at the current RSS
+    } catch {
+      resettable = false;
+    }
+  }
+  return { peak: Math.max(peak ?? process.resourceUsage().maxRSS * 1024, rss), rss, resettable };
 }
 
 /** The soft limit on open files, as this process got it (raised by the runner where allowed). */

@@ -3,6 +3,7 @@
  * (`hub.ts`, `net.ts`, `ws.ts`, `axon.ts`) writes both roles in that library's own idiom; the
  * worker arms the shared `Tally` and times what these calls do.
  */
+import type { PaceStats } from '../shared/fan-out.js';
 import type { Check } from '../shared/tally.js';
 
 /** What a server or client process sets itself up for. */
@@ -29,6 +30,18 @@ export interface SendResult {
   readonly firstError?: string;
 }
 
+/** Outcome of a broadcast: besides errors, what its pacing did (see `shared/fan-out.ts`). */
+export interface BroadcastResult extends SendResult {
+  readonly pace?: PaceStats;
+  /**
+   * Deliveries the server's library refused and closed the connection for (rx-tcp-hub: a queue
+   * limit, `slow-consumer`): expected of stalled connections only, so counted apart from errors.
+   */
+  readonly refused?: number;
+  /** Connections the server broadcast to, at the end (rx-tcp-hub closes slow consumers). */
+  readonly targets?: number;
+}
+
 export interface PingPongResult extends SendResult {
   /** Round-trip times in nanoseconds, in order. */
   readonly rtts: number[];
@@ -38,8 +51,17 @@ export interface BenchServer {
   readonly port: number;
   /** Resolves once `count` connections are open on the server side. */
   whenConnections(count: number): Promise<void>;
+  /** Resolves once at most `count` connections are open (after peers left); needed by `BenchClient.stall`'s scenarios. */
+  whenConnectionsAtMost?(count: number): Promise<void>;
   /** Mode `broadcast`: messages `news(seq)`, seq 0..count-1, to every connection, respecting backpressure. */
-  broadcast(count: number): Promise<SendResult>;
+  broadcast(count: number): Promise<BroadcastResult>;
+  /**
+   * Mode `broadcast`: fills the kernel's buffers of the connections whose peers' local ports are
+   * given (stalled peers: see `BenchClient.stall`) with `fill` frames of filler content, until
+   * each holds a window's worth unsent (see `shared/fan-out.ts`). Implementations without it
+   * cannot run a scenario with stalled peers.
+   */
+  fill?(ports: readonly number[]): Promise<FillResult>;
   stop(): Promise<void>;
 }
 
@@ -49,12 +71,29 @@ export interface ConnectResult {
   readonly firstError?: string;
 }
 
+/** What `BenchServer.fill` did. */
+export interface FillResult {
+  /** Connections found for the ports given, and filled. */
+  readonly filled: number;
+  /** Bytes handed to them over all (kernel buffers and what is left unsent). */
+  readonly bytes: number;
+  readonly ms: number;
+}
+
 export interface BenchClient {
   readonly connect: ConnectResult;
   /** Mode `throughput`: messages `chat(seq)`, seq 0..count-1, with `content`, respecting backpressure. */
   send(count: number, content: Buffer): Promise<SendResult>;
   /** Mode `ping-pong`: `count` round trips, one at a time (`ping(seq)` out, `pong(seq)` back). */
   pingPong(count: number): Promise<PingPongResult>;
+  /**
+   * Mode `broadcast`: opens `count` more connections that stop reading once connected
+   * (`socket.pause()`, never resumed) and get no checker; resolves with their local ports.
+   * Implementations without it cannot run a scenario with stalled peers.
+   */
+  stall?(count: number): Promise<number[]>;
+  /** Destroys the connections `stall` opened. */
+  unstall?(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -96,6 +135,7 @@ export const DIAL_CONCURRENCY = 256;
 export class Counter {
   private value = 0;
   private waiters: { target: number; resolve: () => void }[] = [];
+  private fallers: { target: number; resolve: () => void }[] = [];
 
   get count(): number {
     return this.value;
@@ -104,10 +144,17 @@ export class Counter {
   add(delta: number): void {
     this.value += delta;
     this.waiters = this.waiters.filter((w) => (this.value >= w.target ? (w.resolve(), false) : true));
+    if (this.fallers.length > 0) this.fallers = this.fallers.filter((w) => (this.value <= w.target ? (w.resolve(), false) : true));
   }
 
   reach(target: number): Promise<void> {
     if (this.value >= target) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push({ target, resolve }));
+  }
+
+  /** Resolves once the count is `target` or less. */
+  fall(target: number): Promise<void> {
+    if (this.value <= target) return Promise.resolve();
+    return new Promise((resolve) => this.fallers.push({ target, resolve }));
   }
 }

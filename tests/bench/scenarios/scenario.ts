@@ -72,6 +72,8 @@ export interface Scenario {
    * so the rows whose rounds spread the most sample several pairs instead of trusting one.
    */
   readonly roundsPerPair?: number;
+  /** Only these implementations run it (default: every one the run names). */
+  readonly impls?: readonly ImplName[];
   /** A latency scenario: CPU idle states are held off while it runs (see idle-states.ts). */
   readonly holdsIdleStatesOff?: boolean;
   /** Starts an implementation's processes and warms them up. */
