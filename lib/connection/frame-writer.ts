@@ -1,12 +1,13 @@
 /**
  * A connection's write path, below the Messenger's checks. What is accepted waits in a list of
  * buffers (a broadcast's frame is the same buffer on every target: referred to, not copied) and
- * leaves at the end of the tick, corked into one writev; a `send` that is the first frame of its
- * tick leaves at once. Small buffers leave gathered into small pooled buffers (the heads `send`
- * encodes are written straight into one); a large content is written as it is. Writing stops once the kernel stops taking bytes: the rest waits, still as
- * references, until the socket's buffer has emptied (`holding`), so that a reader that fell behind
- * costs a pointer per frame it owes, not a copy of it. One shared write callback settles, in order,
- * every frame a write carries; the `send()` calls of one tick share one Promise.
+ * leaves at the end of the tick, corked into writevs; a `send` that is the first frame of its tick
+ * leaves at once. The heads `send` encodes are written straight into small pooled buffers; other
+ * small buffers are gathered into one; a large content is written as it is. Writing stops once the
+ * kernel stops taking bytes: the rest waits, still as references, until the socket's buffer has
+ * emptied (`holding`), so that a reader that fell behind costs a pointer per frame it owes, not a
+ * copy of it. One shared write callback settles, in order, every frame a write carries; the
+ * `send()` calls of one tick share one Promise.
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,12 +20,12 @@ import type { Frame } from '../protocol/message.js';
 export type WriteCallback = (error?: RxTcpHubError) => void;
 
 /**
- * Told what became of frames queued with `Target.queue`: `settle(index)` when a frame was handed
- * to the kernel, `settle(index, error)` when it failed. One sink serves every target of a
- * broadcast, each under its own index, so a send to many connections allocates nothing per target.
+ * Told what became of frames: `settle(frames)` when that many more were handed to the kernel,
+ * `settle(frames, error)` when they failed. The sends of one tick share one (`SendBatch`), told
+ * once per run of its frames rather than once per frame.
  */
 export interface WriteSink {
-  settle(index: number, error?: RxTcpHubError): void;
+  settle(frames: number, error?: RxTcpHubError): void;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -39,15 +40,19 @@ const GATHER_MAX_BYTES = 2048;
 /** The largest write gathered from small buffers: under half of `Buffer.poolSize`, so it comes from the pool. */
 const RUN_MAX_BYTES = 4000;
 /**
- * The buffer that a TCP connection's gathered writes are copied into, one at a time, shared by every
- * connection: a write the kernel took whole (the socket's buffer is empty right after it) leaves
- * nothing holding it, so the next write reuses it. A write the kernel did not take whole keeps it,
- * and the next one makes a new one. Only for a plain TCP socket, whose writes either reach the
+ * The buffer that a TCP connection's gathered writes are copied into, shared by every connection:
+ * a writev the kernel took whole (the socket's buffer is empty right after it) leaves nothing
+ * holding it, so the next one reuses it. A writev the kernel did not take whole keeps it, and the
+ * next one makes a new one. Only for a plain TCP socket, whose writes either reach the
  * kernel at once or keep their buffer; another transport (TLS, in memory) may hold on to a chunk
  * after its write called back.
  */
 let scratch: Buffer | undefined;
+/** Bytes of `scratch` in the writev being made (reset when it is taken, or let go). */
+let scratchUsed = 0;
 const SCRATCH_BYTES = 16 * 1024;
+/** The most bytes one writev carries at a tick's end before the writer looks whether the kernel took them. */
+const BATCH_MAX_BYTES = 64 * 1024;
 /**
  * The buffer `send`s encode their heads into: the first of a tick is exactly the size of its first
  * head; each next one is twice the last, up to just under half of `Buffer.poolSize`, so that all
@@ -109,9 +114,10 @@ export class SendBatch implements WriteSink {
     this.pending--;
   }
 
-  settle(_index: number, error?: RxTcpHubError): void {
+  settle(frames: number, error?: RxTcpHubError): void {
     this.failure ??= error;
-    if (--this.pending === 0 && this.sealed) this.finish();
+    this.pending -= frames;
+    if (this.pending === 0 && this.sealed) this.finish();
   }
 
   /** The tick is over: no more frames join. */
@@ -143,7 +149,7 @@ export class FrameWriter {
   private batch: SendBatch | undefined;
   /**
    * What to tell when each written frame reached the kernel, oldest first, two slots a frame:
-   * (sink, index) (a `send`'s batch) or (callback, undefined); after the frames one socket write
+   * (sink, frames) (a `send`'s batch) or (callback, undefined); after the frames one socket write
    * carries, (WRITE_END, undefined). Writes complete in order, so one shared callback (`written`)
    * serves them all: no closure per frame or per write.
    */
@@ -228,10 +234,14 @@ export class FrameWriter {
     const at = this.reserve(PREFIX_BYTES + textBytes);
     writeFrameHead(this.gather, at, text, textBytes);
     if (content.length === 0) {
-      (this.gatherSettles ??= []).push(sink, 0);
+      // The frames of one sink that end in the same gathered bytes are told together.
+      const settles = (this.gatherSettles ??= []);
+      const last = settles.length - 2;
+      if (last >= 0 && settles[last] === sink) (settles[last + 1] as number)++;
+      else settles.push(sink, 1);
     } else {
       this.seal();
-      this.waiting!.push(content, SETTLE, sink, 0);
+      this.waiting!.push(content, SETTLE, sink, 1);
       this.waitingBytes += content.length;
     }
     if (this.eager) {
@@ -324,13 +334,13 @@ export class FrameWriter {
   }
 
   /**
-   * Hands what waits to the socket, oldest first. Small buffers next to each other are gathered
-   * (copied) into one write; a larger one is written as it is. With `whileTaken` (a tick's end, an
-   * emptied socket) each write goes alone, and the writing stops after the first one the kernel did
-   * not take whole: the rest keeps waiting, as references (a copy made for each target of a
-   * broadcast, while its reader is behind, would be memory that only grows). On a TCP socket those
-   * writes gather into one buffer reused by every connection (see `scratch`), so a fan-out leaves no
-   * copies behind for the collector. Otherwise (a close, a first `send`) all of it is corked into
+   * Hands what waits to the socket, oldest first, corked into writevs. Small buffers next to each
+   * other are gathered (copied) into one; a larger one is written as it is. With `whileTaken` (a
+   * tick's end, an emptied socket) a writev carries up to `BATCH_MAX_BYTES`, and the writing stops
+   * after the first one the kernel did not take whole: the rest keeps waiting, as references (a
+   * copy made for each target of a broadcast, while its reader is behind, would be memory that only
+   * grows). On a TCP socket those writevs gather into `scratch`, reused by every connection, so a
+   * fan-out leaves the collector no copies. Otherwise (a close, a first `send`) all of it goes in
    * one writev, gathered into fresh pooled buffers when what waits is small.
    */
   private writeWaiting(whileTaken: boolean): void {
@@ -342,9 +352,11 @@ export class FrameWriter {
     // A close's flush of a long wait hands the buffers over as they are: copies would double it.
     const runMax = reuse ? SCRATCH_BYTES : whileTaken || this.waitingBytes <= SCRATCH_BYTES ? RUN_MAX_BYTES : 0;
     let i = this.waitingHead;
-    if (!whileTaken) socket.cork();
+    let batched = 0;
+    scratchUsed = 0;
+    socket.cork();
     while (i < waiting.length) {
-      // One write: the buffers from i to end, with the SETTLE entries among and right after them.
+      // One buffer of the writev: the buffers from i to end, with the SETTLE entries among and right after them.
       let end = i;
       let bytes = 0;
       let count = 0;
@@ -363,16 +375,31 @@ export class FrameWriter {
         bytes += length;
         end++;
       }
-      const gathered = count > 1;
-      const chunk = gathered ? gatherRun(waiting, i, end, bytes, reuse ? (scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES)) : undefined) : first;
+      if (reuse && count > 1 && scratchUsed + bytes > SCRATCH_BYTES) {
+        // The scratch buffer is full: this writev ends here, and the next starts on it afresh if the kernel took it.
+        if (!endBatch(socket)) break;
+        batched = 0;
+      }
+      let chunk = first;
+      if (count > 1) {
+        if (reuse) {
+          scratch ??= Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+          chunk = gatherRun(waiting, i, end, scratch.subarray(scratchUsed, scratchUsed + bytes));
+          scratchUsed += bytes;
+        } else {
+          chunk = gatherRun(waiting, i, end, Buffer.allocUnsafe(bytes));
+        }
+      }
       for (let j = i; j < end; j++) {
         if (waiting[j] === SETTLE) {
           if (this.completions === NO_COMPLETIONS) this.completions = [];
           this.completions.push(waiting[j + 1], waiting[j + 2]);
           waiting[j + 1] = waiting[j + 2] = undefined;
+          waiting[j] = undefined;
           j += 2;
+        } else {
+          waiting[j] = undefined;
         }
-        waiting[j] = undefined;
       }
       this.waitingBytes -= bytes;
       i = end;
@@ -382,13 +409,17 @@ export class FrameWriter {
       } else {
         socket.write(chunk);
       }
-      if (whileTaken && socket.writableLength > 0) {
-        // Not taken whole: the socket keeps the chunk, so the scratch buffer is its now.
-        if (reuse && gathered) scratch = undefined;
-        break;
+      batched += bytes;
+      if (whileTaken && batched >= BATCH_MAX_BYTES && i < waiting.length) {
+        if (!endBatch(socket)) break;
+        batched = 0;
       }
     }
-    if (!whileTaken) socket.uncork();
+    if (socket.writableCorked > 0) {
+      socket.uncork();
+      if (scratchUsed > 0 && socket.writableLength > 0) scratch = undefined; // the socket may hold it
+      scratchUsed = 0;
+    }
     if (i >= waiting.length) {
       this.waiting = undefined;
       this.waitingHead = 0;
@@ -451,11 +482,24 @@ function tell(first: unknown, second: unknown, failure: RxTcpHubError | undefine
 }
 
 /**
- * The buffers of `waiting[from, to)` (SETTLE entries skipped) copied into one of `bytes` bytes: the
- * start of `into`, or a new one (from the pool: `RUN_MAX_BYTES` is under half its size).
+ * Uncorks a writev: true when the kernel took all of it (the socket holds nothing), and the socket
+ * is corked again for the next; false when it did not, and then the scratch buffer, which the
+ * socket may now hold, is let go.
  */
-function gatherRun(waiting: readonly unknown[], from: number, to: number, bytes: number, into: Buffer | undefined): Buffer {
-  const out = into === undefined ? Buffer.allocUnsafe(bytes) : into.subarray(0, bytes);
+function endBatch(socket: Duplex): boolean {
+  socket.uncork();
+  if (socket.writableLength > 0) {
+    if (scratchUsed > 0) scratch = undefined;
+    scratchUsed = 0;
+    return false;
+  }
+  scratchUsed = 0;
+  socket.cork();
+  return true;
+}
+
+/** The buffers of `waiting[from, to)` (SETTLE entries skipped) copied into `out`, which it returns. */
+function gatherRun(waiting: readonly unknown[], from: number, to: number, out: Buffer): Buffer {
   let at = 0;
   for (let j = from; j < to; j++) {
     const item = waiting[j];
