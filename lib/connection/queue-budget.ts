@@ -4,7 +4,9 @@
  * accepts and accounts its real queue when it moves (at the end of a tick that wrote, when its
  * socket's buffer empties, at its close), so the total is an upper bound that nothing per frame
  * has to scan. Only when a charge would pass the budget are the queues looked at one by one; then
- * the connections holding the most are shed first, until the frame fits.
+ * the connections holding the most are shed first, until the frame fits with a sixteenth of the
+ * budget to spare: without that margin, a broadcast to thousands of stalled connections would look
+ * at all of them again for each of its targets.
  */
 import { HubQueueFullError } from '../errors.js';
 
@@ -69,13 +71,14 @@ export class QueueBudget {
       if (h.budgetedBytes > 0) held.push(h);
     }
     if (this.total + bytes <= this.maxBytes) return;
+    const target = Math.max(bytes, this.maxBytes - Math.floor(this.maxBytes / 16));
     held.sort((a, b) => b.budgetedBytes - a.budgetedBytes);
     for (const h of held) {
       const error = new HubQueueFullError(this.total + bytes, this.maxBytes, h.id, h.budgetedBytes);
       this.release(h);
       h.shed(error);
       if (h === holder) throw error;
-      if (this.total + bytes <= this.maxBytes) return;
+      if (this.total + bytes <= target) return;
     }
   }
 }
