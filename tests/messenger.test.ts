@@ -483,3 +483,25 @@ gate(test, find(OPENSSL))('a TLS alert from the peer closes the connection as re
   t.is(reason, CloseReasonKind.Reset);
   t.regex(error?.message ?? '', /alert/i);
 });
+
+test('flushed() waits while a stalled reader holds queued bytes, resolves once the kernel has them all, and rejects on a closed connection', async (t) => {
+  const server = await startServer(t, { writeTimeoutMs: 0 });
+  const { raw, peer: sender } = await rawPeer(t, server, { stalled: true });
+  t.is(await Promise.race([sender.flushed().then(() => 'flushed'), nextTurn('pending')]), 'flushed', 'nothing queued: at once');
+  const content = randomBytes(64 * 1024);
+  // Bounded: loopback kernel buffers hold a few MiB; this is more.
+  for (let seq = 0; seq < 200 && sender.queuedBytes === 0; seq++) {
+    sender.write(encodeFrame({ seq }, content));
+    await nextTurn();
+  }
+  t.true(sender.queuedBytes > 0, 'the kernel stopped taking bytes');
+  let flushed = false;
+  const whenFlushed = sender.flushed().then(() => (flushed = true));
+  for (let i = 0; i < 20; i++) await nextTurn();
+  t.false(flushed, 'still waiting on the stalled reader');
+  raw.resume(); // reads again, and drops what it reads
+  await within(whenFlushed, 'flushed() to resolve');
+  t.is(sender.queuedBytes, 0);
+  sender.close();
+  await t.throwsAsync(sender.flushed(), { instanceOf: ConnectionClosedError });
+});
