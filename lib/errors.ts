@@ -38,6 +38,8 @@ export const ErrorCode = {
   WriteTimeout: 'ERR_WRITE_TIMEOUT',
   /** The socket failed while writing the frame. */
   SendFailed: 'ERR_SEND_FAILED',
+  /** Handling the bytes a connection received failed (an allocation, say): that connection closed. */
+  ReceiveFailed: 'ERR_RECEIVE_FAILED',
   /** An outgoing connection could not be opened. */
   ConnectFailed: 'ERR_CONNECT_FAILED',
   /** A target given to send or multicast is not a live connection of this hub. */
@@ -166,6 +168,16 @@ export class HubQueueFullError extends RxTcpHubError {
 export class SendFailedError extends RxTcpHubError {
   constructor(id: string, cause: unknown) {
     super(ErrorCode.SendFailed, `connection ${id}: send failed: ${describe(cause)}`, { cause });
+  }
+}
+
+/**
+ * Handling what a connection received failed for a reason that is no protocol error (a buffer
+ * could not be allocated, say): that connection is closed as `reset`, and nothing else is touched.
+ */
+export class ReceiveFailedError extends RxTcpHubError {
+  constructor(id: string, cause: unknown) {
+    super(ErrorCode.ReceiveFailed, `connection ${id}: receiving failed: ${describe(cause)}`, { cause });
   }
 }
 

@@ -461,3 +461,32 @@ test('input that ends while a large content is being gathered or filled names th
     t.regex(error!.message, new RegExp(`${frame.length - 200_000} byte\\(s\\) short`));
   }
 });
+
+test('a content announced large and trickled in tiny segments holds about what arrived, not what was announced', (t) => {
+  const announced = 64 * 1024 * 1024 - 1;
+  const head = rawFrame(`CL:${announced}`);
+  const decoders = Array.from({ length: 20 }, () => new FrameDecoder());
+  const before = process.memoryUsage().arrayBuffers;
+  for (const decoder of decoders) {
+    decoder.push(head, () => t.fail('nothing is complete'));
+    // 2,000 one-byte segments, then 256 KiB more in 1 KiB pieces: a trickle, then a slow stream.
+    for (let i = 0; i < 2000; i++) decoder.push(Buffer.of(i & 0xff), () => {});
+    for (let i = 0; i < 256; i++) decoder.push(Buffer.alloc(1024, 7), () => {});
+  }
+  const held = process.memoryUsage().arrayBuffers - before;
+  const arrived = 20 * (2000 + 256 * 1024);
+  t.true(held < 4 * arrived, `20 decoders hold ${held} bytes for ${arrived} received (announced: ${20 * announced})`);
+  for (const decoder of decoders) t.is(decoder.bufferedBytes, head.length + 2000 + 256 * 1024);
+});
+
+test('a content filled as it grows arrives whole and exact, however it was cut', (t) => {
+  const content = randomBytes(300 * 1024);
+  const frame = frameBytes({ k: 'v' }, content);
+  const pieces: Buffer[] = [];
+  // Tiny pieces first (a trickle switches to filling), then larger ones of odd sizes.
+  let at = 0;
+  for (let i = 0; i < 400 && at < frame.length; i++) pieces.push(frame.subarray(at, (at += 1 + (i % 3))));
+  for (let size = 1000; at < frame.length; size = (size * 7) % 65_521 || 1) pieces.push(frame.subarray(at, (at += size)));
+  const [message] = decode(pieces);
+  t.is(message?.content, content.toString('hex'));
+});

@@ -11,7 +11,7 @@ import test from 'ava';
 import { asyncScheduler, firstValueFrom, take, toArray, type Observable, type SchedulerLike } from 'rxjs';
 import { CloseReasonKind, type CloseReason } from '../lib/connection/close-reason.js';
 import { Messenger } from '../lib/connection/messenger.js';
-import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, SendFailedError } from '../lib/errors.js';
+import { ConnectionClosedError, ErrorCode, ProtocolError, QueueFullError, ReceiveFailedError, SendFailedError } from '../lib/errors.js';
 import { FrameDecoder } from '../lib/protocol/decoder.js';
 import { encodeFrame } from '../lib/protocol/encode.js';
 import { frameLength, type Message } from '../lib/protocol/message.js';
@@ -504,4 +504,36 @@ test('flushed() waits while a stalled reader holds queued bytes, resolves once t
   t.is(sender.queuedBytes, 0);
   sender.close();
   await t.throwsAsync(sender.flushed(), { instanceOf: ConnectionClosedError });
+});
+
+test.serial('a buffer that cannot be allocated while receiving closes that connection with ReceiveFailedError, and nothing else', async (t) => {
+  const [a, b] = messengerPair();
+  const [c, d] = messengerPair();
+  t.teardown(() => [a, b, c, d].forEach((m) => m.close()));
+  const closed = next(b.closed$);
+  const original = Buffer.allocUnsafe;
+  // As under an address-space limit: a large buffer cannot be had.
+  Buffer.allocUnsafe = ((size: number) => {
+    if (size >= 64 * 1024) throw new RangeError('Array buffer allocation failed');
+    return original(size);
+  }) as typeof Buffer.allocUnsafe;
+  try {
+    a.socket.write(rawFrame(`CL:${4 * 1024 * 1024}`));
+    // A trickle: one byte a write, each its own chunk on the in-memory link.
+    for (let i = 0; i < 300 && !b.closed; i++) {
+      a.socket.write(Buffer.of(i & 0xff));
+      await nextTurn();
+    }
+  } finally {
+    Buffer.allocUnsafe = original;
+  }
+  const reason = await closed;
+  t.is(reason.reason, CloseReasonKind.Reset);
+  t.true(reason.error instanceof ReceiveFailedError);
+  t.is((reason.error as ReceiveFailedError).code, ErrorCode.ReceiveFailed);
+  t.true(((reason.error as ReceiveFailedError).cause as Error) instanceof RangeError);
+  // The other connection goes on as before.
+  const got = next(d.messages$);
+  await c.send({ info: 'still here' });
+  t.is((await got).header['info'], 'still here');
 });

@@ -13,6 +13,7 @@ import {
   IdleTimeoutError,
   ProtocolError,
   QueueFullError,
+  ReceiveFailedError,
   SendFailedError,
   WriteTimeoutError,
   type HubQueueFullError,
@@ -576,8 +577,10 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
       this.decoder.push(chunk, (this.onMessage ??= (message) => this.deliver(message)));
     } catch (error) {
       if (this.recvPending) this.received(this.scheduler.now()); // the messages before the error
+      // Whatever went wrong in this connection's bytes closes this connection, and only it: an
+      // allocation that failed (RangeError) must not escape the socket's handler to the process.
       if (error instanceof ProtocolError) this.close(CloseReasonKind.ProtocolError, error);
-      else throw error;
+      else this.close(CloseReasonKind.Reset, new ReceiveFailedError(this.id, error));
       return;
     }
     // At most one clock read per chunk, once its messages were delivered (they all arrived at this
