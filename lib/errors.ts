@@ -34,6 +34,8 @@ export const ErrorCode = {
   QueueFull: 'ERR_QUEUE_FULL',
   /** The hub's queued bytes over all connections would pass `maxQueuedBytesTotal`. */
   HubQueueFull: 'ERR_HUB_QUEUE_FULL',
+  /** The hub's bytes of partly received frames over all connections would pass `maxInboundBytesTotal`. */
+  InboundBudget: 'ERR_INBOUND_BUDGET',
   /** A connection's queued bytes made no progress into the kernel for `writeTimeoutMs`. */
   WriteTimeout: 'ERR_WRITE_TIMEOUT',
   /** The socket failed while writing the frame. */
@@ -159,6 +161,31 @@ export class HubQueueFullError extends RxTcpHubError {
     );
     this.totalBytes = totalBytes;
     this.maxQueuedBytesTotal = maxQueuedBytesTotal;
+    this.shedId = shedId;
+    this.shedBytes = shedBytes;
+  }
+}
+
+/**
+ * The hub's budget for bytes of partly received frames over all its connections
+ * (`maxInboundBytesTotal`) was passed: the connection holding the most unfinished bytes is closed
+ * as `inbound-budget`.
+ */
+export class InboundBudgetError extends RxTcpHubError {
+  readonly totalBytes: number;
+  readonly maxInboundBytesTotal: number;
+  readonly shedId: string | undefined;
+  readonly shedBytes: number;
+
+  constructor(totalBytes: number, maxInboundBytesTotal: number, shedId?: string, shedBytes = 0) {
+    super(
+      ErrorCode.InboundBudget,
+      shedId === undefined
+        ? `${totalBytes} bytes of one unfinished frame are more than the hub's whole inbound budget (maxInboundBytesTotal ${maxInboundBytesTotal})`
+        : `connection ${shedId}: closed, holding the most unfinished bytes (${shedBytes}) when the hub's (${totalBytes}) passed maxInboundBytesTotal ${maxInboundBytesTotal}`,
+    );
+    this.totalBytes = totalBytes;
+    this.maxInboundBytesTotal = maxInboundBytesTotal;
     this.shedId = shedId;
     this.shedBytes = shedBytes;
   }

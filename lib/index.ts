@@ -29,7 +29,7 @@ export {
   type LivenessTimeout,
   type WriteProgress,
 } from './connection/liveness.js';
-export { QueueBudget, type BudgetHolder } from './connection/queue-budget.js';
+export { QueueBudget, type BudgetError, type BudgetHolder } from './connection/queue-budget.js';
 export { DEFAULT_METRICS_INTERVAL_MS, sampleStats, type ConnectionStats } from './connection/metrics.js';
 export * from './hub/operators.js';
 export * from './hub/authenticate.js';
@@ -39,6 +39,7 @@ export {
   DEFAULT_CONNECT_CHECK_MS,
   DEFAULT_FIRST_MESSAGE_TIMEOUT_MS,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_INBOUND_BYTES_TOTAL,
   DEFAULT_MAX_QUEUED_BYTES_TOTAL,
 } from './hub/hub-options.js';
 export {

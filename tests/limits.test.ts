@@ -3,6 +3,7 @@
  * the well-behaved ones carry on; and the options of the limits are checked when a hub is made.
  * (The stalled reader of a broadcast storm has its own file: slow-consumer.test.ts.)
  */
+import type { Socket } from 'node:net';
 import test from 'ava';
 import { CloseReasonKind } from '../lib/connection/close-reason.js';
 import {
@@ -10,6 +11,7 @@ import {
   FirstMessageTimeoutError,
   FrameEncodeError,
   FrameTimeoutError,
+  InboundBudgetError,
   InvalidOptionError,
   QueueFullError,
 } from '../lib/errors.js';
@@ -179,3 +181,56 @@ test('stop refuses a drainMs that is not a duration', async (t) => {
   await t.throwsAsync(hub.stop({ drainMs: -1 }), { instanceOf: InvalidOptionError, message: /^option drainMs: / });
   await hub.stop();
 });
+
+test('past maxInboundBytesTotal the connections holding the most of unfinished frames are closed as inbound-budget, and a connection that finishes its frames stays', async (t) => {
+  const maxInboundBytesTotal = 1024 * 1024;
+  const server = await startServer(t, { maxInboundBytesTotal });
+  const reader = await link(server, startClient(t));
+  // Eight peers each announce 1 MiB and send a growing part of it, then hold: 8 x 256 KiB > 1 MiB.
+  const peers: Socket[] = [];
+  for (let i = 0; i < 8; i++) peers.push(await rawConnect(t, server.address.port));
+  await waitFor(() => server.messengers.length === 9, 'every peer to be in');
+  const serverSide = new Map(server.messengers.map((m) => [m.addr.port, m]));
+  for (const [i, peer] of peers.entries()) {
+    // One after another, each holding more than the one before: 128, 144, ... 240 KiB.
+    const frame = rawFrame(`CL:${1024 * 1024}`);
+    const part = 128 * 1024 + i * 16 * 1024;
+    peer.write(frame);
+    peer.write(Buffer.alloc(part, i));
+    const messenger = serverSide.get(peer.localPort!)!;
+    await waitFor(() => messenger.closed || messenger.unfinishedBytes === frame.length + part, `peer ${i}'s bytes to arrive`);
+  }
+  // Up to peer 5 they fit (1,008 KiB); peer 6 passes 1 MiB, and the two holding most (6 and 5) go,
+  // down to 800 KiB, under the budget less its sixteenth; peer 7 passes it again, and goes.
+  t.is(server.stats().closes[CloseReasonKind.InboundBudget], 3);
+  const held = server.messengers.reduce((sum, m) => sum + m.unfinishedBytes, 0);
+  t.true(held <= maxInboundBytesTotal, `the open connections hold ${held} bytes of unfinished frames`);
+  const open = new Set(server.messengers.map((m) => m.addr.port));
+  t.deepEqual(
+    peers.map((p) => open.has(p.localPort!)),
+    [true, true, true, true, true, false, false, false],
+    'the ones holding the most went',
+  );
+  // The reader, which finishes its frames, is untouched.
+  const echo = next(reader.server.messages$);
+  await reader.client.send({ info: 'fine' });
+  t.is((await echo).header['info'], 'fine');
+});
+
+test("a peer that alone holds more than maxInboundBytesTotal of one frame is closed as inbound-budget", async (t) => {
+  const server = await startServer(t, { maxInboundBytesTotal: 64 * 1024 });
+  const peer = await rawConnect(t, server.address.port);
+  const messenger = await waitForMessenger(server);
+  const closed = next(messenger.closed$);
+  peer.write(rawFrame(`CL:${1024 * 1024}`));
+  peer.write(Buffer.alloc(128 * 1024));
+  const reason = await closed;
+  t.is(reason.reason, CloseReasonKind.InboundBudget);
+  t.true(reason.error instanceof InboundBudgetError);
+  t.is((reason.error as InboundBudgetError).code, ErrorCode.InboundBudget);
+});
+
+async function waitForMessenger(server: Hub) {
+  await waitFor(() => server.messengers.length > 0, 'the peer to be in');
+  return server.messengers[0]!;
+}

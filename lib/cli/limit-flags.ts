@@ -1,6 +1,6 @@
 /**
  * The limit and TLS flags every subcommand shares (`--max-connections`, `--max-content`,
- * `--frame-timeout`, `--idle-timeout`, `--max-queue`, `--max-queue-total`, `--write-timeout`,
+ * `--frame-timeout`, `--idle-timeout`, `--max-queue`, `--max-queue-total`, `--max-inbound-total`, `--write-timeout`,
  * `--heartbeat`, `--tls-cert`, `--tls-key`,
  * `--tls-ca`, and on the listening subcommands `--first-message-timeout` and
  * `--handshake-timeout`): their `util.parseArgs` specs, their parsing into hub options, and their
@@ -19,7 +19,7 @@ export type FlagSide = 'listen' | 'dial';
 /** Limits of every connection, dialled or accepted. */
 export type ConnectionLimits = Pick<
   ClientOptions,
-  'maxConnections' | 'maxContentBytes' | 'maxQueueBytes' | 'maxQueuedBytesTotal' | 'writeTimeoutMs' | 'frameTimeoutMs' | 'idleTimeoutMs' | 'heartbeatMs'
+  'maxConnections' | 'maxContentBytes' | 'maxQueueBytes' | 'maxQueuedBytesTotal' | 'maxInboundBytesTotal' | 'writeTimeoutMs' | 'frameTimeoutMs' | 'idleTimeoutMs' | 'heartbeatMs'
 >;
 
 /** Limits of a listener only. */
@@ -41,7 +41,12 @@ export interface LimitArgs {
   readonly tls: TlsFiles | undefined;
 }
 
-const SIZES = { 'max-content': 'maxContentBytes', 'max-queue': 'maxQueueBytes', 'max-queue-total': 'maxQueuedBytesTotal' } as const;
+const SIZES = {
+  'max-content': 'maxContentBytes',
+  'max-queue': 'maxQueueBytes',
+  'max-queue-total': 'maxQueuedBytesTotal',
+  'max-inbound-total': 'maxInboundBytesTotal',
+} as const;
 const DURATIONS = {
   'write-timeout': 'writeTimeoutMs',
   'frame-timeout': 'frameTimeoutMs',
@@ -53,7 +58,7 @@ const TLS = { 'tls-cert': 'cert', 'tls-key': 'key', 'tls-ca': 'ca' } as const;
 /** Deadlines that `off` (or 0) turns off; the handshake deadline cannot be. */
 const MAY_BE_OFF = new Set(['write-timeout', 'frame-timeout', 'idle-timeout', 'heartbeat', 'first-message-timeout']);
 /** Sizes that `off` turns off (the library's 0). */
-const SIZE_MAY_BE_OFF = new Set(['max-queue-total']);
+const SIZE_MAY_BE_OFF = new Set(['max-queue-total', 'max-inbound-total']);
 
 /** The `util.parseArgs` specs of the shared flags of one side. */
 export function limitFlagSpec(side: FlagSide): OptionSpec {
@@ -106,6 +111,7 @@ export function limitFlagHelp(side: FlagSide): string[] {
     line('--max-content SIZE', 'largest content a received message may have (default 64mb)'),
     line('--max-queue SIZE', 'bytes queued per connection; past it the reader is closed as slow-consumer (default 64mb)'),
     line('--max-queue-total SIZE', 'bytes queued over all connections; past it those holding most are closed (default 256mb)'),
+    line('--max-inbound-total SIZE', 'bytes of unfinished received frames over all connections (default 256mb)'),
     line('--write-timeout D', 'close a reader whose queued bytes make no progress this long, as slow-consumer (default 10s)'),
     line('--frame-timeout D', 'time to finish a frame once started (default 60s)'),
     line('--idle-timeout D', 'close a connection silent this long as idle-timeout (default off)'),

@@ -16,6 +16,11 @@ export const CloseReasonKind = {
    * with `onQueueFull: 'close'`: the peer does not read fast enough.
    */
   SlowConsumer: 'slow-consumer',
+  /**
+   * The hub's bytes of partly received frames passed `maxInboundBytesTotal`, and this connection
+   * held the most of them.
+   */
+  InboundBudget: 'inbound-budget',
   /** Nothing arrived for `idleTimeoutMs`. */
   IdleTimeout: 'idle-timeout',
   /** A frame was started and not finished within `frameTimeoutMs` (a slowloris peer). */

@@ -16,7 +16,7 @@ import {
   ReceiveFailedError,
   SendFailedError,
   WriteTimeoutError,
-  type HubQueueFullError,
+  type RxTcpHubError,
 } from '../errors.js';
 import { FrameDecoder } from '../protocol/decoder.js';
 import { encodeFrame, frameContent, frameHeadText, type HeadSize } from '../protocol/encode.js';
@@ -66,6 +66,8 @@ export interface MessengerOwner {
   socketReleased(messenger: Messenger): void;
   /** The hub's budget for queued bytes over all its connections, which each one charges. */
   readonly queueBudget?: QueueBudget | undefined;
+  /** The hub's budget for bytes of partly received frames over all its connections. */
+  readonly inboundBudget?: QueueBudget | undefined;
 }
 
 /** The socket surface a Messenger uses: `net.Socket` and the in-memory ends both have it. */
@@ -135,6 +137,9 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
   /** Bytes charged to the hub's queue budget; the budget alone writes it (see `QueueBudget`). */
   budgetedBytes = 0;
   private readonly budget: QueueBudget | undefined;
+  private readonly inboundBudget: QueueBudget | undefined;
+  /** What the inbound budget knows of this connection: made when it first holds part of a frame. */
+  private inbound: InboundHolder | undefined;
   private readonly options: ResolvedMessengerOptions;
   private readonly scheduler: SchedulerLike;
   /**
@@ -191,6 +196,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
     this.socket = socket;
     this.owner = owner;
     this.budget = owner?.queueBudget;
+    this.inboundBudget = owner?.inboundBudget;
     this.id = id;
     this.addr = addr ?? { host: socket.remoteAddress ?? 'unknown', port: socket.remotePort ?? 0 };
     this.options = resolveOnce(options);
@@ -248,6 +254,16 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
   /** Bytes of frames accepted by `send` and not yet handed to the kernel. */
   get queuedBytes(): number {
     return this.socket.writableLength + (this.writer?.gatheredBytes ?? 0);
+  }
+
+  /** Bytes received and not yet delivered as a message: a frame still arriving, mostly. */
+  get unfinishedBytes(): number {
+    return this.decoder.bufferedBytes;
+  }
+
+  /** What the hub's inbound budget knows of this connection, once it held part of a frame. */
+  get inboundHolder(): BudgetHolder | undefined {
+    return this.inbound;
   }
 
   /** Bytes handed to the kernel since the connection opened (what the write deadline watches). */
@@ -368,7 +384,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
   }
 
   /** Called by the hub's queue budget: closes this connection, which holds the most, as `slow-consumer`. */
-  shed(error: HubQueueFullError): void {
+  shed(error: RxTcpHubError): void {
     if (this.reason === undefined) this.close(CloseReasonKind.SlowConsumer, error);
     else this.socket.destroy(); // closed and still flushing: what it holds goes now
   }
@@ -592,6 +608,18 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
     const now = this.recvPending || activity.needsTime(completed, atBoundary) ? this.scheduler.now() : -1;
     if (this.recvPending) this.received(now);
     activity.received(now, completed, atBoundary);
+    if (this.inboundBudget !== undefined && (!atBoundary || this.inbound !== undefined)) this.holdInbound(this.inboundBudget);
+  }
+
+  /** Tells the hub's inbound budget what this connection holds of unfinished frames; past it, who holds most is closed. */
+  private holdInbound(budget: QueueBudget): void {
+    if (this.reason !== undefined) return;
+    try {
+      budget.hold((this.inbound ??= new InboundHolder(this)), this.decoder.bufferedBytes);
+    } catch (error) {
+      // Shed as the one holding the most (closed already), or holding more than the whole budget alone.
+      this.close(CloseReasonKind.InboundBudget, error as Error);
+    }
   }
 
   /** The messages delivered since the clock was last read for them arrived at `now`. */
@@ -663,6 +691,7 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
   private finish(reason: CloseReason): void {
     if (this.reason !== undefined) return;
     this.reason = reason;
+    if (this.inbound !== undefined) this.inboundBudget!.release(this.inbound);
     this.watchdog?.stop();
     this.owner?.connectionClosed(this, reason);
     const subscribers = this.subscribers;
@@ -678,6 +707,25 @@ export class Messenger implements Target, WriterOwner, WriteProgress, BudgetHold
 }
 
 function noop(): void {}
+
+/** A connection as the inbound budget sees it: its unfinished bytes, and a close as `inbound-budget`. */
+class InboundHolder implements BudgetHolder {
+  budgetedBytes = 0;
+
+  constructor(private readonly messenger: Messenger) {}
+
+  get id(): string {
+    return this.messenger.id;
+  }
+
+  get queuedBytes(): number {
+    return this.messenger.unfinishedBytes;
+  }
+
+  shed(error: RxTcpHubError): void {
+    this.messenger.close(CloseReasonKind.InboundBudget, error);
+  }
+}
 
 /** What a waiting message counts against `maxInboxBytes`: its content plus a share for its header. */
 function inboxCost(message: Message): number {

@@ -8,7 +8,10 @@
  * budget to spare: without that margin, a broadcast to thousands of stalled connections would look
  * at all of them again for each of its targets.
  */
-import { HubQueueFullError } from '../errors.js';
+import { HubQueueFullError, type RxTcpHubError } from '../errors.js';
+
+/** The error of a budget passed: what it names (see `HubQueueFullError`). */
+export type BudgetError = (totalBytes: number, maxBytes: number, shedId?: string, shedBytes?: number) => RxTcpHubError;
 
 /** What the budget knows of one connection; a Messenger is one. */
 export interface BudgetHolder {
@@ -17,8 +20,8 @@ export interface BudgetHolder {
   budgetedBytes: number;
   /** Bytes queued now: the kernel may have taken some since the latest account. */
   readonly queuedBytes: number;
-  /** Closes the connection as `slow-consumer` (or destroys it, when it is already closed and still flushing). */
-  shed(error: HubQueueFullError): void;
+  /** Closes the connection (as `slow-consumer` for the outbound budget), or destroys it when it is closed and still flushing. */
+  shed(error: RxTcpHubError): void;
 }
 
 export class QueueBudget {
@@ -27,10 +30,12 @@ export class QueueBudget {
   /**
    * @param maxBytes the budget; 0 turns it off
    * @param holders every connection that may hold bytes (the hub's unreleased ones), read only when the budget is passed
+   * @param error the error of a shed, or of a charge larger than the whole budget
    */
   constructor(
     readonly maxBytes: number,
     private readonly holders: () => Iterable<BudgetHolder>,
+    private readonly error: BudgetError = (...args) => new HubQueueFullError(...args),
   ) {}
 
   /** Bytes charged over all connections: at least what they hold. */
@@ -41,13 +46,19 @@ export class QueueBudget {
   /**
    * `holder` accepts a frame of `bytes`. Past the budget, the connections holding the most are
    * shed until it fits.
-   * @throws HubQueueFullError when `holder` itself was shed, or the frame is larger than the whole
+   * @throws HubQueueFullError (or the budget's own error) when `holder` itself was shed, or the frame is larger than the whole
    *   budget (then nothing is shed); nothing was charged
    */
   charge(holder: BudgetHolder, bytes: number): void {
     if (this.maxBytes > 0 && this.total + bytes > this.maxBytes) this.makeRoom(holder, bytes);
     holder.budgetedBytes += bytes;
     this.total += bytes;
+  }
+
+  /** `holder` holds `heldBytes` now: charged when it grew (which may shed), accounted when it shrank. */
+  hold(holder: BudgetHolder, heldBytes: number): void {
+    if (heldBytes > holder.budgetedBytes) this.charge(holder, heldBytes - holder.budgetedBytes);
+    else if (heldBytes < holder.budgetedBytes) this.account(holder, heldBytes);
   }
 
   /** `holder`'s queue holds `queuedBytes` now. */
@@ -62,7 +73,7 @@ export class QueueBudget {
   }
 
   private makeRoom(holder: BudgetHolder, bytes: number): void {
-    if (bytes > this.maxBytes) throw new HubQueueFullError(bytes, this.maxBytes);
+    if (bytes > this.maxBytes) throw this.error(bytes, this.maxBytes);
     // The charges are upper bounds: first learn what each really holds now.
     const held: BudgetHolder[] = [];
     for (const h of this.holders()) {
@@ -74,7 +85,7 @@ export class QueueBudget {
     const target = Math.max(bytes, this.maxBytes - Math.floor(this.maxBytes / 16));
     held.sort((a, b) => b.budgetedBytes - a.budgetedBytes);
     for (const h of held) {
-      const error = new HubQueueFullError(this.total + bytes, this.maxBytes, h.id, h.budgetedBytes);
+      const error = this.error(this.total + bytes, this.maxBytes, h.id, h.budgetedBytes);
       this.release(h);
       h.shed(error);
       if (h === holder) throw error;

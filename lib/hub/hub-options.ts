@@ -22,6 +22,11 @@ export const DEFAULT_CONNECT_CHECK_MS = 5000;
  * quarter of a 1 GB machine, whatever each one's `maxQueueBytes`.
  */
 export const DEFAULT_MAX_QUEUED_BYTES_TOTAL = 256 * 1024 * 1024;
+/**
+ * Default budget for bytes of partly received frames over all of a hub's connections: 256 MiB.
+ * Without it, 500 peers that each announce 64 MiB and send half of it hold 16 GB.
+ */
+export const DEFAULT_MAX_INBOUND_BYTES_TOTAL = 256 * 1024 * 1024;
 /** Default deadline for the first message to pass `authenticate`: 10 s. */
 export const DEFAULT_AUTH_TIMEOUT_MS = 10_000;
 
@@ -47,6 +52,12 @@ export interface HubOptions extends MessengerOptions {
    */
   readonly maxQueuedBytesTotal?: number;
   /**
+   * Budget for bytes of partly received frames over all the hub's connections. Past it, the
+   * connections holding the most unfinished bytes are closed as `inbound-budget`
+   * (`ERR_INBOUND_BUDGET`). 0 turns it off. Default 256 MiB.
+   */
+  readonly maxInboundBytesTotal?: number;
+  /**
    * The gate: a connection's first message must pass it within `authTimeoutMs`, or the connection
    * closes (`auth-failed`, `auth-timeout`). Until it passes, the connection is not in `messengers`,
    * `connections$` has no `open` for it and nothing of it reaches `incoming$`; the first message
@@ -66,6 +77,7 @@ export type ConnectionSide = 'accepted' | 'dialled';
 export interface ResolvedHubOptions {
   readonly maxConnections: number;
   readonly maxQueuedBytesTotal: number;
+  readonly maxInboundBytesTotal: number;
   readonly authTimeoutMs: number;
   readonly hello: Frame | undefined;
   /** Options of a Messenger by the side that opened it; `unknown` when the caller did not say. */
@@ -87,6 +99,7 @@ export function resolveHubOptions(options: HubOptions): ResolvedHubOptions {
   return {
     maxConnections: count('maxConnections', options.maxConnections, DEFAULT_MAX_CONNECTIONS),
     maxQueuedBytesTotal: bytes('maxQueuedBytesTotal', options.maxQueuedBytesTotal, DEFAULT_MAX_QUEUED_BYTES_TOTAL),
+    maxInboundBytesTotal: bytes('maxInboundBytesTotal', options.maxInboundBytesTotal, DEFAULT_MAX_INBOUND_BYTES_TOTAL),
     authTimeoutMs: positive('authTimeoutMs', duration('authTimeoutMs', options.authTimeoutMs, DEFAULT_AUTH_TIMEOUT_MS)),
     hello: options.hello && encodeFrame(options.hello.header, options.hello.content),
     connection: {

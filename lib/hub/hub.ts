@@ -15,12 +15,12 @@ import {
   type SchedulerLike,
   type Subscription,
 } from 'rxjs';
-import { HubStoppedError, TooManyConnectionsError, UnknownConnectionError } from '../errors.js';
+import { HubStoppedError, InboundBudgetError, TooManyConnectionsError, UnknownConnectionError } from '../errors.js';
 import { CloseReasonKind, type Address, type CloseReason } from '../connection/close-reason.js';
 import { Messenger, type MessengerOwner, type Transport } from '../connection/messenger.js';
 import { DEFAULT_METRICS_INTERVAL_MS, sampleStats } from '../connection/metrics.js';
 import { DEFAULT_LINGER_MS, duration } from '../connection/options.js';
-import { QueueBudget } from '../connection/queue-budget.js';
+import { QueueBudget, type BudgetHolder } from '../connection/queue-budget.js';
 import { encodeFrame } from '../protocol/encode.js';
 import type { HeaderInput } from '../protocol/message.js';
 import { authenticate } from './authenticate.js';
@@ -104,6 +104,8 @@ export class Hub {
   private nextId = 1;
   /** The budget every connection charges its queued bytes to (`maxQueuedBytesTotal`). */
   private readonly budget: QueueBudget;
+  /** The budget of bytes of partly received frames over all connections (`maxInboundBytesTotal`). */
+  private readonly inboundBudget: QueueBudget;
   /** What every connection tells the hub when it closes, and when its socket is released. */
   private readonly owner: MessengerOwner;
   private stopped = false;
@@ -116,6 +118,11 @@ export class Hub {
     this.options = options;
     this.resolved = resolveHubOptions(options);
     this.budget = new QueueBudget(this.resolved.maxQueuedBytesTotal, () => this.unreleased);
+    this.inboundBudget = new QueueBudget(
+      this.resolved.maxInboundBytesTotal,
+      () => inboundHolders(this.unreleased),
+      (...args) => new InboundBudgetError(...args),
+    );
     this.owner = {
       connectionClosed: (messenger, { reason }) => {
         // Only admitted connections count: one refused past maxConnections was never open.
@@ -128,6 +135,7 @@ export class Hub {
         this.unreleased.delete(messenger);
       },
       queueBudget: this.budget,
+      inboundBudget: this.resolved.maxInboundBytesTotal > 0 ? this.inboundBudget : undefined,
     };
     this.drainMs = options.lingerMs ?? DEFAULT_LINGER_MS;
     this.scheduler = options.scheduler ?? asyncScheduler;
@@ -416,6 +424,14 @@ function mergeEach<T, I, R = I>(project: (value: T) => Observable<I>, select?: (
         inners.clear();
       };
     });
+}
+
+/** The inbound holders of the connections that have one (those that held part of a frame). */
+function* inboundHolders(messengers: Iterable<Messenger>): Iterable<BudgetHolder> {
+  for (const messenger of messengers) {
+    const holder = messenger.inboundHolder;
+    if (holder !== undefined) yield holder;
+  }
 }
 
 /**
