@@ -46,7 +46,7 @@ test('every limit flag of a listening subcommand reaches its library option', (t
   const argv = [
     ...['--max-connections', '100', '--max-content', '64kb', '--max-queue', '1mb', '--frame-timeout', '2s'],
     ...['--idle-timeout', '1m', '--heartbeat', '500ms', '--first-message-timeout', '750', '--handshake-timeout', '3s'],
-    ...['--max-queue-total', '32mb', '--write-timeout', '3s'],
+    ...['--max-queue-total', '32mb', '--write-timeout', '3s', '--max-inbound-total', '16mb'],
   ];
   for (const kind of ['server', 'tracker', 'peer'] as const) {
     const { limits } = parsers[kind](argv);
@@ -55,6 +55,7 @@ test('every limit flag of a listening subcommand reaches its library option', (t
       maxContentBytes: 65536,
       maxQueueBytes: 1048576,
       maxQueuedBytesTotal: 32 * 1048576,
+      maxInboundBytesTotal: 16 * 1048576,
       writeTimeoutMs: 3000,
       frameTimeoutMs: 2000,
       idleTimeoutMs: 60_000,
@@ -85,9 +86,16 @@ test('the client takes the connection limits, and refuses the deadlines of a lis
 test('a deadline or the queue budget said off (or 0) is turned off, but the handshake deadline cannot be', (t) => {
   const { limits } = parseServerArgs([
     ...['--frame-timeout', 'off', '--idle-timeout', '0', '--heartbeat', 'OFF', '--first-message-timeout', 'off'],
-    ...['--write-timeout', 'off', '--max-queue-total', 'off'],
+    ...['--write-timeout', 'off', '--max-queue-total', 'off', '--max-inbound-total', 'off'],
   ]);
-  t.deepEqual(limits.connection, { frameTimeoutMs: 0, idleTimeoutMs: 0, heartbeatMs: 0, writeTimeoutMs: 0, maxQueuedBytesTotal: 0 });
+  t.deepEqual(limits.connection, {
+    frameTimeoutMs: 0,
+    idleTimeoutMs: 0,
+    heartbeatMs: 0,
+    writeTimeoutMs: 0,
+    maxQueuedBytesTotal: 0,
+    maxInboundBytesTotal: 0,
+  });
   t.deepEqual(limits.listen, { firstMessageTimeoutMs: 0 });
   t.throws(() => parseServerArgs(['--handshake-timeout', 'off']), { instanceOf: UsageError, message: /^--handshake-timeout: expected a duration/ });
 });
@@ -98,6 +106,7 @@ test('a bad value of any flag, on any subcommand, is refused with one line namin
     '--max-content': '10x',
     '--max-queue': 'lots',
     '--max-queue-total': 'all',
+    '--max-inbound-total': '2 tons',
     '--write-timeout': 'soon',
     '--frame-timeout': '2 weeks',
     '--idle-timeout': '-1s',
