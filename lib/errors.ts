@@ -142,27 +142,42 @@ export class QueueFullError extends RxTcpHubError {
 }
 
 /**
- * The hub's budget for queued bytes over all its connections (`maxQueuedBytesTotal`) was passed.
- * It closes the connection that holds the most (`shedId`, `shedBytes`) as `slow-consumer`; a frame
- * larger than the whole budget is refused, and closes nothing (`shedId` undefined).
+ * One of the hub's byte budgets over all its connections was passed: `totalBytes` would have passed
+ * `maxBytes`. The connection holding the most (`shedId`, `shedBytes`) is closed; a charge larger
+ * than the whole budget is refused instead, and closes nothing else (`shedId` undefined).
  */
-export class HubQueueFullError extends RxTcpHubError {
+export class HubBudgetError extends RxTcpHubError {
   readonly totalBytes: number;
-  readonly maxQueuedBytesTotal: number;
+  readonly maxBytes: number;
   readonly shedId: string | undefined;
   readonly shedBytes: number;
 
+  constructor(code: ErrorCode, message: string, totalBytes: number, maxBytes: number, shedId: string | undefined, shedBytes: number) {
+    super(code, message);
+    this.totalBytes = totalBytes;
+    this.maxBytes = maxBytes;
+    this.shedId = shedId;
+    this.shedBytes = shedBytes;
+  }
+}
+
+/**
+ * The hub's budget for queued bytes over all its connections (`maxQueuedBytesTotal`) was passed:
+ * the connection that holds the most is closed as `slow-consumer`; a frame larger than the whole
+ * budget is refused, and closes nothing.
+ */
+export class HubQueueFullError extends HubBudgetError {
   constructor(totalBytes: number, maxQueuedBytesTotal: number, shedId?: string, shedBytes = 0) {
     super(
       ErrorCode.HubQueueFull,
       shedId === undefined
         ? `a frame of ${totalBytes} bytes is larger than the hub's whole queue budget (maxQueuedBytesTotal ${maxQueuedBytesTotal})`
         : `connection ${shedId}: closed, holding the most (${shedBytes} bytes) when the hub's queued bytes (${totalBytes}) passed maxQueuedBytesTotal ${maxQueuedBytesTotal}`,
+      totalBytes,
+      maxQueuedBytesTotal,
+      shedId,
+      shedBytes,
     );
-    this.totalBytes = totalBytes;
-    this.maxQueuedBytesTotal = maxQueuedBytesTotal;
-    this.shedId = shedId;
-    this.shedBytes = shedBytes;
   }
 }
 
@@ -171,23 +186,18 @@ export class HubQueueFullError extends RxTcpHubError {
  * (`maxInboundBytesTotal`) was passed: the connection holding the most unfinished bytes is closed
  * as `inbound-budget`.
  */
-export class InboundBudgetError extends RxTcpHubError {
-  readonly totalBytes: number;
-  readonly maxInboundBytesTotal: number;
-  readonly shedId: string | undefined;
-  readonly shedBytes: number;
-
+export class InboundBudgetError extends HubBudgetError {
   constructor(totalBytes: number, maxInboundBytesTotal: number, shedId?: string, shedBytes = 0) {
     super(
       ErrorCode.InboundBudget,
       shedId === undefined
         ? `${totalBytes} bytes of one unfinished frame are more than the hub's whole inbound budget (maxInboundBytesTotal ${maxInboundBytesTotal})`
         : `connection ${shedId}: closed, holding the most unfinished bytes (${shedBytes}) when the hub's (${totalBytes}) passed maxInboundBytesTotal ${maxInboundBytesTotal}`,
+      totalBytes,
+      maxInboundBytesTotal,
+      shedId,
+      shedBytes,
     );
-    this.totalBytes = totalBytes;
-    this.maxInboundBytesTotal = maxInboundBytesTotal;
-    this.shedId = shedId;
-    this.shedBytes = shedBytes;
   }
 }
 

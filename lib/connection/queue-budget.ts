@@ -1,6 +1,7 @@
 /**
- * A hub's budget for queued bytes over all its connections (`maxQueuedBytesTotal`): without it,
- * 10,000 stalled peers could hold 10,000 x `maxQueueBytes`. Each connection charges the bytes it
+ * A hub's budget for bytes held over all its connections: queued ones (`maxQueuedBytesTotal`) and,
+ * with holders and an error of its own, those of partly received frames (`maxInboundBytesTotal`).
+ * Without it, 10,000 stalled peers could hold 10,000 x `maxQueueBytes`. Each connection charges the bytes it
  * accepts and accounts its real queue when it moves (at the end of a tick that wrote, when its
  * socket's buffer empties, at its close), so the total is an upper bound that nothing per frame
  * has to scan. Only when a charge would pass the budget are the queues looked at one by one; then
@@ -8,10 +9,10 @@
  * budget to spare: without that margin, a broadcast to thousands of stalled connections would look
  * at all of them again for each of its targets.
  */
-import { HubQueueFullError, type RxTcpHubError } from '../errors.js';
+import { HubQueueFullError, type HubBudgetError, type RxTcpHubError } from '../errors.js';
 
-/** The error of a budget passed: what it names (see `HubQueueFullError`). */
-export type BudgetError = (totalBytes: number, maxBytes: number, shedId?: string, shedBytes?: number) => RxTcpHubError;
+/** Makes the error of a budget passed (`HubQueueFullError`, `InboundBudgetError`). */
+export type BudgetError = (totalBytes: number, maxBytes: number, shedId?: string, shedBytes?: number) => HubBudgetError;
 
 /** What the budget knows of one connection; a Messenger is one. */
 export interface BudgetHolder {
